@@ -1,0 +1,16 @@
+"""mnist_core: load MNIST, train and evaluate Keras models, save structured results.
+
+The modules are small and flat on purpose; each name says what it holds:
+``config`` (typed settings), ``data`` (loading and checking MNIST), ``models``
+(the model registry), ``train``, ``evaluate``, ``results`` (the results folder),
+``figures``, ``document`` and ``render`` (HTML and PDF), ``cli``.
+
+Importing this package does not import TensorFlow: only ``models``, ``train``
+and ``evaluate`` do, so rendering stays fast.
+"""
+
+__version__ = "0.1.0"
+
+
+class MnistReportError(Exception):
+    """An error with a message meant for the user: printed as one line, no traceback."""

@@ -1,0 +1,205 @@
+"""The build: decide what is stale, train only that, draw figures, render documents.
+
+TensorFlow is imported only when something must be trained, so a rebuild
+after a template edit stays fast.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import MnistReportError
+from .config import DEFAULT_MODELS, MODELS, ExperimentConfig, default_config
+from .data import Mnist, describe_shapes, load_mnist
+from .provenance import experiment_key, explain_change, key_inputs, provenance
+from .results import (MODEL_FILE, RESULTS_FILE, SCHEMA_VERSION, experiment_dir, is_complete,
+                      list_experiment_dirs, load_results, new_staging_dir, publish_dir,
+                      write_json_atomic)
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What `mnist-report build` was asked to do."""
+
+    out: Path = Path("results")
+    data_dir: str | None = None
+    models: tuple[str, ...] = DEFAULT_MODELS
+    epochs: int | None = None
+    seed: int = 1
+    quick: bool = False
+    force: tuple[str, ...] = ()
+    render: bool = True
+
+    def configs(self) -> list[ExperimentConfig]:
+        return [default_config(m, epochs=self.epochs, seed=self.seed, quick=self.quick)
+                for m in self.models]
+
+
+@dataclass
+class Planned:
+    """One experiment of a build: where its results live and whether they are current."""
+
+    config: ExperimentConfig
+    inputs: dict
+    key: str
+    folder: Path
+    fresh: bool
+    reasons: list[str] = field(default_factory=list)
+
+
+def _log(message: str) -> None:
+    print(f"[mnist-report] {message}", flush=True)
+
+
+@contextmanager
+def build_lock(out: Path):
+    """One build per results folder at a time; a second one waits and says so."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            _log(f"waiting for the build already running in {out} ({holder}) ...")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fh.seek(0)
+            fh.truncate()
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def plan(options: BuildOptions, data: Mnist) -> list[Planned]:
+    """Key every configured experiment and compare with what is on disk."""
+    planned = []
+    previous = {}
+    for folder in list_experiment_dirs(options.out):
+        if is_complete(folder):
+            previous.setdefault(folder.name.rsplit("-", 1)[0], []).append(folder)
+    for config in options.configs():
+        inputs = key_inputs(config, data.sha256)
+        key = experiment_key(inputs)
+        folder = experiment_dir(options.out, config.model, key)
+        fresh = is_complete(folder) and config.model not in options.force
+        reasons: list[str] = []
+        if config.model in options.force:
+            reasons = ["forced (--force)"]
+        elif not fresh:
+            reasons = _stale_reasons(previous.get(config.model, []), inputs)
+        planned.append(Planned(config, inputs, key, folder, fresh, reasons))
+    return planned
+
+
+def _stale_reasons(candidates: list[Path], inputs: dict) -> list[str]:
+    """Explain against the newest earlier result of the same model, if any."""
+    if not candidates:
+        return ["no results yet"]
+    newest = max(candidates, key=lambda p: (p / RESULTS_FILE).stat().st_mtime)
+    try:
+        old = load_results(newest).get("key_inputs", {})
+    except MnistReportError:
+        return ["previous results unreadable"]
+    return explain_change(old, inputs) or ["no results for this key yet"]
+
+
+def run_experiment(item: Planned, data: Mnist, out: Path) -> Path:
+    """Train, evaluate and save one experiment, publishing its folder only when complete."""
+    from . import evaluate, models, train  # TensorFlow loads here, only when needed
+    from .figures import ensure_experiment_figures
+
+    config = item.config
+    splits = train.make_splits(data, config)
+    _log(f"training {config.model}: {len(splits.x_train)} training, {len(splits.x_val)} "
+         f"validation, {len(splits.x_test)} test images, {config.epochs} epochs, "
+         f"batch {config.batch_size}, seed {config.seed}")
+    run = train.train(config, splits)
+    _log(f"{config.model}: trained in {run.wall_time_s:.1f} s; evaluating")
+    evaluation = evaluate.evaluate(run.model, splits)
+    info = MODELS[config.model]
+    results = {
+        "schema_version": SCHEMA_VERSION,
+        "experiment": config.model,
+        "key": item.key,
+        "key_inputs": item.inputs,
+        "config": config.to_dict(),
+        "model": {
+            "name": config.model,
+            "title": info.title,
+            "summary": info.summary,
+            "input_kind": info.input_kind,
+            "params_total": int(run.model.count_params()),
+            "params_trainable": int(sum(int(w.numpy().size) for w in run.model.trainable_weights)),
+            "summary_text": models.summary_text(run.model),
+            "summary_rows": models.summary_rows(run.model),
+        },
+        "data": {
+            "source": data.source,
+            "sha256": data.sha256,
+            "shapes": data.shapes(),
+            "shapes_text": describe_shapes(data),
+            "train_size": len(splits.x_train),
+            "val_size": len(splits.x_val),
+            "test_size": len(splits.x_test),
+            "train_samples": [{"true": int(data.y_train[i]), "image": data.x_train[i].tolist()}
+                              for i in range(9)],
+        },
+        "history": run.history,
+        "training": {
+            "wall_time_s": run.wall_time_s,
+            "epoch_times_s": run.epoch_times,
+            "images_per_s": run.train_size * config.epochs / run.wall_time_s,
+            "epochs": config.epochs,
+        },
+        **evaluation,
+        "provenance": provenance(data.sha256, data.source),
+    }
+    staging = new_staging_dir(out, config.model)
+    try:
+        run.model.save(staging / MODEL_FILE)
+        ensure_experiment_figures(staging, results)
+        # results.json last: its presence is what marks the folder complete.
+        write_json_atomic(staging / RESULTS_FILE, results)
+        publish_dir(staging, item.folder)
+    except BaseException:
+        import shutil
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    test = results["metrics"]["test"]
+    _log(f"{config.model}: test accuracy {test['accuracy']:.4f} ({test['errors']} errors "
+         f"of {test['size']}); results in {item.folder}")
+    return item.folder
+
+
+def build(options: BuildOptions) -> dict:
+    """Train what has no current results, then render the documents. Returns a summary."""
+    out = Path(options.out)
+    with build_lock(out):
+        start = time.perf_counter()
+        data = load_mnist(options.data_dir)
+        _log(f"MNIST from {data.source}")
+        planned = plan(options, data)
+        trained = []
+        for item in planned:
+            if item.fresh:
+                _log(f"{item.config.model}: up to date ({item.folder.name}), reusing")
+                continue
+            _log(f"{item.config.model}: needs training ({'; '.join(item.reasons)})")
+            run_experiment(item, data, out)
+            trained.append(item.config.model)
+        documents = {}
+        if options.render:
+            from .render import render_documents
+            documents = render_documents(out, [item.folder for item in planned])
+        return {"trained": trained, "planned": planned, "documents": documents,
+                "seconds": time.perf_counter() - start}

@@ -1,0 +1,103 @@
+"""Typed configuration: one object per experiment, no globals.
+
+This module must stay free of TensorFlow so that the CLI and the render step
+can read configurations without paying for the TensorFlow import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from . import MnistReportError
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything that determines one training run (with the data and the code)."""
+
+    model: str
+    epochs: int
+    batch_size: int = 128
+    seed: int = 1
+    # Held out from the end of the training set for validation curves and every
+    # modelling choice; the test set is never used to choose anything.
+    val_size: int = 5000
+    # Quick smoke runs train and test on the first N images only.
+    train_limit: int | None = None
+    test_limit: int | None = None
+
+    def validate(self) -> None:
+        if self.model not in MODELS:
+            raise MnistReportError(
+                f"unknown model {self.model!r}; choose one of: {', '.join(MODELS)}"
+            )
+        if self.epochs < 1:
+            raise MnistReportError(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise MnistReportError(f"batch size must be at least 1, got {self.batch_size}")
+        if self.val_size < 0:
+            raise MnistReportError(f"validation size must be >= 0, got {self.val_size}")
+        for name in ("train_limit", "test_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise MnistReportError(f"{name} must be at least 1, got {value}")
+        if self.train_limit is not None and self.val_size >= self.train_limit:
+            raise MnistReportError(
+                f"validation size {self.val_size} leaves no training images "
+                f"out of train_limit={self.train_limit}"
+            )
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ExperimentConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the CLI and the documents need to know about a model without building it."""
+
+    name: str
+    title: str
+    summary: str
+    input_kind: str  # "flat" (784 floats) or "image" (28x28x1)
+    epochs: int
+    batch_size: int
+    # Functions in models.py whose source decides this model's results: a change
+    # to one of them retrains this model and no other.
+    builders: tuple[str, ...] = field(default_factory=tuple)
+
+
+MODELS: dict[str, ModelInfo] = {
+    "classic": ModelInfo(
+        name="classic",
+        title="Classic feed-forward network",
+        summary="The classic tutorial's network, unchanged: two heavy dropouts (0.9, 0.7).",
+        input_kind="flat",
+        epochs=10,
+        batch_size=128,
+        builders=("build_classic",),
+    ),
+}
+
+DEFAULT_MODELS: tuple[str, ...] = tuple(MODELS)
+
+
+def default_config(model: str, *, epochs: int | None = None, seed: int = 1,
+                   quick: bool = False) -> ExperimentConfig:
+    """The configuration `mnist-report build` uses for a model."""
+    if model not in MODELS:
+        raise MnistReportError(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}")
+    info = MODELS[model]
+    if quick:
+        config = ExperimentConfig(model=model, epochs=epochs or 1, batch_size=info.batch_size,
+                                  seed=seed, val_size=500, train_limit=3000, test_limit=1000)
+    else:
+        config = ExperimentConfig(model=model, epochs=epochs or info.epochs,
+                                  batch_size=info.batch_size, seed=seed)
+    config.validate()
+    return config

@@ -1,0 +1,72 @@
+"""Evaluate a trained model: accuracies, predictions, and what the documents show of them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+GRID = 9  # the classic tutorial shows 3x3 grids
+
+
+def confusion_matrix(true: np.ndarray, predicted: np.ndarray, num_classes: int = 10) -> np.ndarray:
+    """Rows: true digit; columns: predicted digit."""
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (true, predicted), 1)
+    return matrix
+
+
+def _sample(indices: np.ndarray, images: np.ndarray, true: np.ndarray,
+            predicted: np.ndarray, probs: np.ndarray) -> list[dict]:
+    return [
+        {
+            "index": int(i),
+            "true": int(true[i]),
+            "predicted": int(predicted[i]),
+            "confidence": float(probs[i, predicted[i]]),
+            "image": images[i].tolist(),
+        }
+        for i in indices
+    ]
+
+
+def analyse_predictions(probs: np.ndarray, labels: np.ndarray, images: np.ndarray) -> dict:
+    """Everything the documents say about test predictions, as plain JSON-ready data."""
+    predicted = probs.argmax(axis=1)
+    correct = np.flatnonzero(predicted == labels)
+    wrong = np.flatnonzero(predicted != labels)
+    matrix = confusion_matrix(labels, predicted)
+    per_class = matrix.diagonal() / np.maximum(matrix.sum(axis=1), 1)
+    confidence = probs[np.arange(len(probs)), predicted]
+    confident_wrong = wrong[np.argsort(-confidence[wrong], kind="stable")][:GRID]
+    return {
+        "predicted": predicted.tolist(),
+        "correct_indices": correct.tolist(),
+        "wrong_indices": wrong.tolist(),
+        "confusion_matrix": matrix.tolist(),
+        "per_class_accuracy": per_class.tolist(),
+        # The classic tutorial shows the first nine of each, in test-set order.
+        "correct_samples": _sample(correct[:GRID], images, labels, predicted, probs),
+        "wrong_samples": _sample(wrong[:GRID], images, labels, predicted, probs),
+        "confident_mistakes": _sample(confident_wrong, images, labels, predicted, probs),
+    }
+
+
+def evaluate(model, splits, batch_size: int = 1000) -> dict:
+    """Train/test loss and accuracy (dropout off) plus the test-prediction analysis."""
+    train_loss, train_acc = model.evaluate(splits.x_train, splits.y_train,
+                                           batch_size=batch_size, verbose=0)
+    test_loss, test_acc = model.evaluate(splits.x_test, splits.y_test,
+                                         batch_size=batch_size, verbose=0)
+    probs = model.predict(splits.x_test, batch_size=batch_size, verbose=0)
+    analysis = analyse_predictions(probs, splits.test_labels, splits.test_images)
+    return {
+        "metrics": {
+            "train": {"loss": float(train_loss), "accuracy": float(train_acc)},
+            "test": {
+                "loss": float(test_loss),
+                "accuracy": float(test_acc),
+                "errors": len(analysis["wrong_indices"]),
+                "size": int(len(splits.x_test)),
+            },
+        },
+        "analysis": analysis,
+    }

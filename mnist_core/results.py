@@ -1,0 +1,116 @@
+"""The results folder: one content-addressed folder per experiment, written atomically.
+
+Layout of ``OUT/experiments/<model>-<key>/``: ``results.json`` (written last:
+its presence marks a complete folder), ``model.keras`` and ``figures/``.
+A folder is built under a temporary name and renamed into place, so a crash
+never leaves a half-written folder that a later step trusts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from . import MnistReportError
+
+SCHEMA_VERSION = 1
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp/mkdtemp create private files; results are meant to be read and served.
+FILE_MODE = 0o666 & ~_umask()
+DIR_MODE = 0o777 & ~_umask()
+RESULTS_FILE = "results.json"
+MODEL_FILE = "model.keras"
+
+
+def experiments_dir(out: Path) -> Path:
+    return Path(out) / "experiments"
+
+
+def experiment_dir(out: Path, model: str, key: str) -> Path:
+    return experiments_dir(out) / f"{model}-{key}"
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write JSON to a temp file beside ``path``, then rename: readers see old or new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, separators=(",", ":"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def new_staging_dir(out: Path, name: str) -> Path:
+    """A private folder to build an experiment in, on the same filesystem as its destination."""
+    experiments_dir(out).mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=experiments_dir(out)))
+    staging.chmod(DIR_MODE)
+    return staging
+
+
+def publish_dir(staging: Path, final: Path) -> None:
+    """Move a finished staging folder into place, replacing any older copy in one rename."""
+    if final.exists():
+        trash = final.with_name(f".old-{final.name}-{os.getpid()}")
+        os.replace(final, trash)
+        os.replace(staging, final)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(staging, final)
+
+
+def load_results(folder: Path) -> dict:
+    """Read and sanity-check one experiment's results.json."""
+    path = Path(folder) / RESULTS_FILE
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise MnistReportError(f"{path} does not exist; run `mnist-report build` first") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise MnistReportError(f"{path}: not readable JSON ({exc})") from None
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise MnistReportError(
+            f"{path}: schema version {data.get('schema_version')} is not "
+            f"{SCHEMA_VERSION}; rebuild with `mnist-report build --force`"
+        )
+    return data
+
+
+def is_complete(folder: Path) -> bool:
+    return (Path(folder) / RESULTS_FILE).is_file()
+
+
+def list_experiment_dirs(out: Path) -> list[Path]:
+    root = experiments_dir(out)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))

@@ -1,0 +1,100 @@
+"""Train one experiment: seed everything, format the data, fit, time each epoch."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from .config import MODELS, ExperimentConfig  # noqa: E402
+from .data import Mnist, as_image_batch, flatten_and_scale, one_hot  # noqa: E402
+from .models import build_model  # noqa: E402
+
+
+@dataclass
+class Splits:
+    """The model-ready arrays: training, validation (held out from training) and test."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    test_images: np.ndarray  # the raw uint8 test images, for figures
+    test_labels: np.ndarray  # the raw digit labels
+
+
+def make_splits(data: Mnist, config: ExperimentConfig) -> Splits:
+    """Format the data for the model and hold the last ``val_size`` training images out."""
+    fmt = flatten_and_scale if MODELS[config.model].input_kind == "flat" else as_image_batch
+    x, y = data.x_train, data.y_train
+    if config.train_limit:
+        x, y = x[: config.train_limit], y[: config.train_limit]
+    cut = len(x) - config.val_size
+    x_test, y_test = data.x_test, data.y_test
+    if config.test_limit:
+        x_test, y_test = x_test[: config.test_limit], y_test[: config.test_limit]
+    return Splits(
+        x_train=fmt(x[:cut]), y_train=one_hot(y[:cut]),
+        x_val=fmt(x[cut:]), y_val=one_hot(y[cut:]),
+        x_test=fmt(x_test), y_test=one_hot(y_test),
+        test_images=x_test, test_labels=y_test,
+    )
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall time of every epoch, so curves can be read against the clock."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self._start)
+
+
+@dataclass
+class TrainedRun:
+    model: keras.Model
+    history: dict[str, list[float]]
+    epoch_times: list[float]
+    wall_time_s: float
+    train_size: int
+
+
+def seed_everything(seed: int) -> None:
+    """Same seed, same config, same machine: same numbers (op determinism on)."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def train(config: ExperimentConfig, splits: Splits) -> TrainedRun:
+    """Fit the model named in ``config`` with Keras' per-epoch progress on the terminal."""
+    seed_everything(config.seed)
+    steps = -(-len(splits.x_train) // config.batch_size)
+    model = build_model(config, steps)
+    timer = EpochTimer()
+    validation = (splits.x_val, splits.y_val) if len(splits.x_val) else None
+    start = time.perf_counter()
+    fit = model.fit(
+        splits.x_train, splits.y_train,
+        batch_size=config.batch_size, epochs=config.epochs,
+        validation_data=validation, callbacks=[timer],
+        # A progress bar on a terminal; one line per epoch in logs and CI.
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    wall = time.perf_counter() - start
+    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    return TrainedRun(model, history, timer.times, wall, len(splits.x_train))
