@@ -1,0 +1,116 @@
+"""A real (short) build: results folder, figures, documents, reuse and atomicity."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+from pypdf import PdfReader
+
+from mnist_core.results import list_experiment_dirs, load_results
+
+REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+
+def test_results_folder_is_complete(quick_build):
+    folder = quick_build["folder"]
+    results = load_results(folder)
+    assert results["experiment"] == "classic"
+    assert results["config"]["epochs"] == 1 and results["config"]["seed"] == 1
+    assert results["model"]["params_trainable"] == 63018
+    assert "Dense" in results["model"]["summary_text"]
+    assert len(results["model"]["summary_rows"]) == 6
+    for metric in ("loss", "val_loss", "accuracy", "val_accuracy"):
+        assert len(results["history"][metric]) == 1
+    assert len(results["training"]["epoch_times_s"]) == 1
+    analysis = results["analysis"]
+    test = results["metrics"]["test"]
+    assert len(analysis["predicted"]) == test["size"] == 1000
+    assert len(analysis["correct_indices"]) + len(analysis["wrong_indices"]) == 1000
+    assert test["errors"] == len(analysis["wrong_indices"])
+    assert abs(test["accuracy"] - len(analysis["correct_indices"]) / 1000) < 1e-6
+    assert sum(map(sum, analysis["confusion_matrix"])) == 1000
+    for sample in analysis["wrong_samples"]:
+        assert sample["true"] != sample["predicted"]
+        assert len(sample["image"]) == 28 and len(sample["image"][0]) == 28
+    assert results["provenance"]["data_sha256"] == results["data"]["sha256"]
+    for name in ("loss", "accuracy", "correct", "wrong"):
+        assert (folder / "figures" / f"{name}.svg").stat().st_size > 1000
+    assert (folder / "model.keras").stat().st_size > 100_000
+
+
+def test_grid_titles_follow_the_classic_tutorial(quick_build):
+    svg = (quick_build["folder"] / "figures" / "wrong.svg").read_text()
+    results = load_results(quick_build["folder"])
+    first = results["analysis"]["wrong_samples"][0]
+    # Matplotlib writes text as paths; the title survives in the SVG's comments.
+    assert f"Predicted {first['predicted']}, Class {first['true']}" in svg
+
+
+def test_html_is_self_contained_with_curves_and_grids(quick_build):
+    html = (quick_build["out"] / "tutorial.html").read_text()
+    for figure_id in ("fig-loss", "fig-accuracy", "fig-correct", "fig-wrong"):
+        match = re.search(rf'<figure id="{figure_id}"><img src="data:image/svg\+xml;base64,', html)
+        assert match, f"{figure_id} missing or not embedded"
+    assert not re.search(r'(src|href)="(?!data:|#|tutorial.pdf|https://creativecommons)', html)
+    results = load_results(quick_build["folder"])
+    accuracy = f"{100 * results['metrics']['test']['accuracy']:.2f}%"
+    assert f"Test accuracy: <strong>{accuracy}</strong>" in html
+    assert "X_train original shape (60000, 28, 28)" in html
+    assert "LeCun" in html and "CC BY-SA 3.0" in html
+
+
+def test_pdf_has_accuracy_summary_table_and_toc(quick_build):
+    reader = PdfReader(quick_build["out"] / "tutorial.pdf")
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    results = load_results(quick_build["folder"])
+    accuracy = f"{100 * results['metrics']['test']['accuracy']:.2f}%"
+    assert accuracy in text
+    assert "Contents" in text and "The model summary" in text
+    for row in results["model"]["summary_rows"]:
+        assert row["layer"] in text
+    assert "50,240" in text  # first Dense layer's parameters, from the summary table
+    assert "LeCun" in text
+    assert len(reader.pages) >= 5
+
+
+def test_rebuild_reuses_results_without_tensorflow(quick_build, mnist_dir):
+    out = quick_build["out"]
+    html_before = (out / "tutorial.html").read_bytes()
+    code = (
+        "import sys; from mnist_core.build import BuildOptions, build;"
+        f"s = build(BuildOptions(out=__import__('pathlib').Path({str(out)!r}), "
+        f"data_dir={str(mnist_dir)!r}, models=('classic',), quick=True));"
+        "print('TRAINED', s['trained']); print('TF', 'tensorflow' in sys.modules)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO_ROOT, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "TRAINED []" in run.stdout and "TF False" in run.stdout
+    assert "up to date" in run.stdout
+    assert (out / "tutorial.html").read_bytes() == html_before
+
+
+def test_failed_experiment_leaves_no_folder(tmp_path, mnist_dir, monkeypatch):
+    from mnist_core import figures
+    from mnist_core.build import BuildOptions, build
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full (simulated)")
+
+    monkeypatch.setattr(figures, "ensure_experiment_figures", broken)
+    with pytest.raises(RuntimeError, match="simulated"):
+        build(BuildOptions(out=tmp_path, data_dir=str(mnist_dir), models=("classic",),
+                           quick=True))
+    assert list_experiment_dirs(tmp_path) == []
+    assert [p.name for p in (tmp_path / "experiments").iterdir()] == []
+    assert not (tmp_path / "tutorial.html").exists()
+
+
+def test_results_json_is_plain_json(quick_build):
+    data = json.loads((quick_build["folder"] / "results.json").read_text())
+    assert data["schema_version"] == 1
+    assert data["key"] in quick_build["folder"].name

@@ -1,0 +1,83 @@
+"""The command line: exit codes and one-line messages for bad data and bad options."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args: str, env_extra: dict | None = None, cwd: Path = REPO_ROOT):
+    import os
+    env = {k: v for k, v in os.environ.items() if k != "MNIST_DATA_DIR"}
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "mnist_core.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, env=env, timeout=300)
+
+
+def assert_one_line_error(run, code: int, pattern: str):
+    import re
+    assert run.returncode == code, (run.stdout, run.stderr)
+    assert "Traceback" not in run.stderr
+    assert re.search(pattern, run.stderr), run.stderr
+
+
+def test_help_lists_commands():
+    run = cli("--help")
+    assert run.returncode == 0
+    assert "build" in run.stdout and "train" in run.stdout
+
+
+def test_missing_data_says_how_to_point_at_local_files(tmp_path):
+    run = cli("build", "--quick", "--out", str(tmp_path / "out"), "--data-dir",
+              str(tmp_path / "no-such-folder"))
+    assert_one_line_error(run, 1, r"does not exist.*--data-dir DIR or MNIST_DATA_DIR")
+
+
+def test_missing_data_offline_without_any_source(tmp_path):
+    # No data dir, an empty Keras home: the download is the only source left and fails offline
+    # (or, with internet, succeeds: then the run must simply work).
+    run = cli("build", "--quick", "--out", str(tmp_path / "out"),
+              env_extra={"KERAS_HOME": str(tmp_path / "keras"), "HOME": str(tmp_path)})
+    if run.returncode != 0:
+        assert_one_line_error(run, 1, r"download failed.*MNIST_DATA_DIR")
+
+
+def test_corrupt_data_is_refused_and_old_results_survive(tmp_path, mnist_dir, quick_build):
+    bad = tmp_path / "bad"
+    shutil.copytree(mnist_dir, bad)
+    (bad / "t10k-labels-idx1-ubyte.gz").chmod(0o644)
+    raw = bytearray(gzip.decompress((bad / "t10k-labels-idx1-ubyte.gz").read_bytes()))
+    raw[100] = (raw[100] + 1) % 10
+    (bad / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(bytes(raw)))
+    out = quick_build["out"]
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.suffix != ".lock"}
+    run = cli("build", "--quick", "--out", str(out), "--data-dir", str(bad))
+    assert_one_line_error(run, 1, r"t10k-labels-idx1-ubyte.gz: y_test content does not match")
+    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.suffix != ".lock"}
+    assert before == after
+
+
+@pytest.mark.parametrize("args, pattern", [
+    (("build", "--epochs", "0"), r"--epochs: must be at least 1"),
+    (("build", "--epochs", "many"), r"--epochs: expected a whole number"),
+    (("build", "--models", "classic,resnet"), r"unknown model resnet"),
+    (("train", "--model", "resnet"), r"invalid choice: 'resnet'"),
+    (("build", "--no-such-option"), r"unrecognized arguments"),
+    (("frobnicate",), r"invalid choice"),
+])
+def test_bad_options_exit_2(args, pattern):
+    run = cli(*args)
+    assert_one_line_error(run, 2, pattern)
+
+
+def test_unknown_force_target(tmp_path, mnist_dir):
+    run = cli("build", "--quick", "--force", "resnet", "--out", str(tmp_path),
+              "--data-dir", str(mnist_dir))
+    assert_one_line_error(run, 1, r"--force: unknown model 'resnet'")

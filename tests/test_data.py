@@ -1,0 +1,139 @@
+"""MNIST loading: IDX parsing, checksums, and every way a data file can be bad."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import struct
+
+import numpy as np
+import pytest
+
+from mnist_core import MnistReportError
+from mnist_core.data import (LABEL_MAGIC, IMAGE_MAGIC, as_image_batch, describe_shapes,
+                             flatten_and_scale, idx_bytes, load_mnist, one_hot, parse_idx)
+
+FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+         "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+
+
+def test_full_dataset_shapes_and_known_values(mnist):
+    assert mnist.x_train.shape == (60000, 28, 28) and mnist.x_train.dtype == np.uint8
+    assert mnist.y_train.shape == (60000,)
+    assert mnist.x_test.shape == (10000, 28, 28)
+    assert mnist.y_test.shape == (10000,)
+    # Published facts about MNIST (shared/mnist/README.md), not values computed by our code.
+    assert mnist.y_train[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert np.bincount(mnist.y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028,
+                                                   974, 1009]
+    assert describe_shapes(mnist).splitlines()[0] == "X_train original shape (60000, 28, 28)"
+
+
+def test_parse_idx_roundtrip_on_real_slice(mnist):
+    images = mnist.x_test[:50]
+    assert np.array_equal(parse_idx(idx_bytes(images), "slice", IMAGE_MAGIC), images)
+    labels = mnist.y_test[:50]
+    assert np.array_equal(parse_idx(idx_bytes(labels), "slice", LABEL_MAGIC), labels)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda raw: raw[:-1], "truncated"),
+    (lambda raw: raw + b"\0", "trailing bytes"),
+    (lambda raw: raw[:10], "truncated"),
+    (lambda raw: b"", "too short"),
+    (lambda raw: struct.pack(">i", 2049) + raw[4:], "wrong magic number 2049"),
+    (lambda raw: b"\x00\x00\x0d\x03" + raw[4:], "wrong magic number"),
+])
+def test_parse_idx_rejects_damage(mnist, mutate, message):
+    raw = idx_bytes(mnist.x_test[:20])
+    with pytest.raises(MnistReportError, match=message):
+        parse_idx(mutate(raw), "images.idx", IMAGE_MAGIC)
+
+
+def test_parse_idx_header_without_expected_magic():
+    with pytest.raises(MnistReportError, match="bad IDX header"):
+        parse_idx(b"\x01\x02\x08\x01" + struct.pack(">i", 0), "x")
+
+
+def _copy_dataset(mnist_dir, tmp_path):
+    for name in FILES:
+        shutil.copy(mnist_dir / name, tmp_path / name)
+    return tmp_path
+
+
+def test_uncompressed_idx_files_load(mnist_dir, tmp_path):
+    for name in FILES:
+        (tmp_path / name[:-3]).write_bytes(gzip.decompress((mnist_dir / name).read_bytes()))
+    data = load_mnist(tmp_path)
+    assert data.x_train.shape == (60000, 28, 28)
+
+
+def test_keras_npz_loads_and_is_checked(mnist, tmp_path):
+    np.savez(tmp_path / "mnist.npz", x_train=mnist.x_train, y_train=mnist.y_train,
+             x_test=mnist.x_test, y_test=mnist.y_test)
+    assert load_mnist(tmp_path).sha256 == mnist.sha256
+    altered = mnist.x_test.copy()
+    altered[0, 0, 0] ^= 1
+    np.savez(tmp_path / "mnist.npz", x_train=mnist.x_train, y_train=mnist.y_train,
+             x_test=altered, y_test=mnist.y_test)
+    with pytest.raises(MnistReportError, match="x_test content does not match"):
+        load_mnist(tmp_path)
+
+
+def test_env_variable_is_used(mnist_dir, monkeypatch):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_dir))
+    assert load_mnist().source == str(mnist_dir)
+
+
+def test_missing_folder_and_missing_file(mnist_dir, tmp_path):
+    with pytest.raises(MnistReportError, match="does not exist.*--data-dir"):
+        load_mnist(tmp_path / "nope")
+    _copy_dataset(mnist_dir, tmp_path)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(MnistReportError, match="missing t10k-labels-idx1-ubyte.gz"):
+        load_mnist(tmp_path)
+
+
+def test_truncated_gzip_names_the_file(mnist_dir, tmp_path):
+    _copy_dataset(mnist_dir, tmp_path)
+    path = tmp_path / "train-labels-idx1-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:5000])
+    with pytest.raises(MnistReportError, match="train-labels-idx1-ubyte.gz: cannot decompress"):
+        load_mnist(tmp_path)
+
+
+def test_not_gzip_at_all(mnist_dir, tmp_path):
+    _copy_dataset(mnist_dir, tmp_path)
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_text("hello, I am not gzip")
+    with pytest.raises(MnistReportError, match="t10k-images-idx3-ubyte.gz: cannot decompress"):
+        load_mnist(tmp_path)
+
+
+def test_one_flipped_pixel_fails_the_checksum(mnist_dir, tmp_path):
+    _copy_dataset(mnist_dir, tmp_path)
+    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    raw[5000] ^= 0x01
+    path.write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(MnistReportError, match="t10k-images.*does not match the published"):
+        load_mnist(tmp_path)
+    # An explicit opt-out still parses it (for experiments on altered data).
+    assert load_mnist(tmp_path, verify=False).x_test.shape == (10000, 28, 28)
+
+
+def test_swapped_files_are_caught(mnist_dir, tmp_path):
+    _copy_dataset(mnist_dir, tmp_path)
+    shutil.copy(mnist_dir / "train-labels-idx1-ubyte.gz", tmp_path / "t10k-labels-idx1-ubyte.gz")
+    with pytest.raises(MnistReportError, match="t10k-labels.*expected \\(10000,\\)"):
+        load_mnist(tmp_path)
+
+
+def test_formatting_for_the_networks(mnist):
+    flat = flatten_and_scale(mnist.x_train[:100])
+    assert flat.shape == (100, 784) and flat.dtype == np.float32
+    assert 0.0 <= flat.min() and flat.max() == 1.0
+    assert np.array_equal(flat[0].reshape(28, 28) * 255, mnist.x_train[0].astype(np.float32))
+    assert as_image_batch(mnist.x_train[:3]).shape == (3, 28, 28, 1)
+    labels = one_hot(mnist.y_train[:10])
+    assert labels.shape == (10, 10) and labels.sum() == 10
+    assert labels.argmax(axis=1).tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
