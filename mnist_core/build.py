@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -56,6 +57,20 @@ def _log(message: str) -> None:
     print(f"[mnist-report] {message}", flush=True)
 
 
+def checkpoint(name: str) -> None:
+    """Test hook: ``MNIST_REPORT_PAUSE_AT=name[:seconds]`` pauses the build at a named point.
+
+    The kill tests use it to stop a real build at a known moment (between
+    writing a staging folder and publishing it, say) instead of hoping a
+    timer lands there.
+    """
+    wanted = os.environ.get("MNIST_REPORT_PAUSE_AT", "")
+    point, _, seconds = wanted.partition(":")
+    if point == name:
+        _log(f"paused at {name}")
+        time.sleep(float(seconds or 3600))
+
+
 @contextmanager
 def build_lock(out: Path):
     """One build per results folder at a time; a second one waits and says so."""
@@ -72,6 +87,7 @@ def build_lock(out: Path):
         fh.truncate()
         fh.write(f"pid {os.getpid()}")
         fh.flush()
+        checkpoint("locked")
         try:
             yield
         finally:
@@ -83,10 +99,7 @@ def build_lock(out: Path):
 def plan(options: BuildOptions, data: Mnist) -> list[Planned]:
     """Key every configured experiment and compare with what is on disk."""
     planned = []
-    previous = {}
-    for folder in list_experiment_dirs(options.out):
-        if is_complete(folder):
-            previous.setdefault(folder.name.rsplit("-", 1)[0], []).append(folder)
+    previous = _complete_by_model(options.out)
     for config in options.configs():
         inputs = key_inputs(config, data.sha256)
         key = experiment_key(inputs)
@@ -101,11 +114,55 @@ def plan(options: BuildOptions, data: Mnist) -> list[Planned]:
     return planned
 
 
+def _complete_by_model(out: Path) -> dict[str, list[Path]]:
+    found: dict[str, list[Path]] = {}
+    for folder in list_experiment_dirs(out):
+        if is_complete(folder):
+            found.setdefault(folder.name.rsplit("-", 1)[0], []).append(folder)
+    return found
+
+
+def renderable(planned: list[Planned], out: Path) -> tuple[list[Path], dict[str, list[str]]]:
+    """The folders to render: current ones, else the newest stale one (flagged), per model."""
+    previous = _complete_by_model(out)
+    folders, stale = [], {}
+    for item in planned:
+        if is_complete(item.folder):
+            folders.append(item.folder)
+        elif previous.get(item.config.model):
+            folders.append(_newest(previous[item.config.model]))
+            stale[item.config.model] = item.reasons
+    return folders, stale
+
+
+def unreferenced(planned: list[Planned], out: Path) -> list[Path]:
+    """Result folders no current key points to, and leftovers of interrupted builds."""
+    current = {item.folder.name for item in planned}
+    root = out / "experiments"
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir()
+                  if p.is_dir() and (p.name.startswith(".") or p.name not in current))
+
+
+def remove_leftovers(out: Path) -> None:
+    """Staging folders of a build that was killed; safe to delete while we hold the lock."""
+    root = out / "experiments"
+    if root.is_dir():
+        for path in root.iterdir():
+            if path.name.startswith((".tmp-", ".old-")):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _newest(candidates: list[Path]) -> Path:
+    return max(candidates, key=lambda p: (p / RESULTS_FILE).stat().st_mtime)
+
+
 def _stale_reasons(candidates: list[Path], inputs: dict) -> list[str]:
     """Explain against the newest earlier result of the same model, if any."""
     if not candidates:
         return ["no results yet"]
-    newest = max(candidates, key=lambda p: (p / RESULTS_FILE).stat().st_mtime)
+    newest = _newest(candidates)
     try:
         old = load_results(newest).get("key_inputs", {})
     except MnistReportError:
@@ -168,11 +225,12 @@ def run_experiment(item: Planned, data: Mnist, out: Path) -> Path:
     try:
         run.model.save(staging / MODEL_FILE)
         ensure_experiment_figures(staging, results)
+        checkpoint("staged")
         # results.json last: its presence is what marks the folder complete.
         write_json_atomic(staging / RESULTS_FILE, results)
         publish_dir(staging, item.folder)
+        checkpoint("published")
     except BaseException:
-        import shutil
         shutil.rmtree(staging, ignore_errors=True)
         raise
     test = results["metrics"]["test"]
@@ -186,6 +244,7 @@ def build(options: BuildOptions) -> dict:
     out = Path(options.out)
     with build_lock(out):
         start = time.perf_counter()
+        remove_leftovers(out)
         data = load_mnist(options.data_dir)
         _log(f"MNIST from {data.source}")
         planned = plan(options, data)
@@ -203,3 +262,39 @@ def build(options: BuildOptions) -> dict:
             documents = render_documents(out, [item.folder for item in planned])
         return {"trained": trained, "planned": planned, "documents": documents,
                 "seconds": time.perf_counter() - start}
+
+
+def render_only(options: BuildOptions) -> dict:
+    """Render from what is on disk without training; stale results are used and flagged."""
+    out = Path(options.out)
+    with build_lock(out):
+        data = load_mnist(options.data_dir)
+        planned = plan(options, data)
+        folders, stale = renderable(planned, out)
+        for model, reasons in stale.items():
+            _log(f"{model}: rendering STALE results ({'; '.join(reasons)})")
+        missing = [i.config.model for i in planned
+                   if i.folder not in folders and i.config.model not in stale]
+        for model in missing:
+            _log(f"{model}: no results at all; left out of the documents")
+        from .render import render_documents
+        return {"documents": render_documents(out, folders, stale), "stale": stale}
+
+
+def status(options: BuildOptions) -> dict:
+    """Each configured experiment, fresh or stale with the reason, and unreferenced folders."""
+    out = Path(options.out)
+    data = load_mnist(options.data_dir)
+    planned = plan(options, data)
+    return {"planned": planned, "unreferenced": unreferenced(planned, out)}
+
+
+def clean(options: BuildOptions) -> list[Path]:
+    """Remove result folders that no current key points to."""
+    out = Path(options.out)
+    with build_lock(out):
+        data = load_mnist(options.data_dir)
+        doomed = unreferenced(plan(options, data), out)
+        for path in doomed:
+            shutil.rmtree(path)
+        return doomed

@@ -67,11 +67,76 @@ def parser() -> argparse.ArgumentParser:
     _add_training(t)
     t.add_argument("--model", required=True, choices=list(MODELS), help="model to train")
     t.add_argument("--force", action="store_true", help="retrain even if results are current")
+
+    r = sub.add_parser("render", help="render HTML and PDF from saved results, never training "
+                                      "(stale results are used and flagged)")
+    _add_common(r)
+    _add_training(r)
+    r.add_argument("--models", type=_models, default=DEFAULT_MODELS,
+                   help=f"comma-separated models to show (default: {','.join(DEFAULT_MODELS)})")
+
+    s = sub.add_parser("status", help="list experiments as fresh or stale, with the reason")
+    _add_common(s)
+    _add_training(s)
+    s.add_argument("--models", type=_models, default=DEFAULT_MODELS,
+                   help=f"comma-separated models (default: {','.join(DEFAULT_MODELS)})")
+
+    c = sub.add_parser("clean", help="remove result folders that no current key points to")
+    _add_common(c)
+    _add_training(c)
+    c.add_argument("--models", type=_models, default=DEFAULT_MODELS,
+                   help=f"comma-separated models to keep (default: {','.join(DEFAULT_MODELS)})")
     return ap
 
 
+def _options(args: argparse.Namespace, **overrides):
+    from .build import BuildOptions
+
+    fields = dict(out=args.out, data_dir=args.data_dir, models=args.models, epochs=args.epochs,
+                  seed=args.seed, quick=args.quick)
+    fields.update(overrides)
+    return BuildOptions(**fields)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from .build import status
+    from .results import load_results
+
+    report = status(_options(args))
+    for item in report["planned"]:
+        if item.fresh:
+            results = load_results(item.folder)
+            accuracy = results["metrics"]["test"]["accuracy"]
+            print(f"{item.config.model:<8} fresh  {item.folder}  test accuracy {accuracy:.4f}, "
+                  f"trained {results['provenance']['date']}")
+        else:
+            print(f"{item.config.model:<8} stale  {'; '.join(item.reasons)}")
+    if report["unreferenced"]:
+        print("not used by the current configuration (`mnist-report clean` removes them):")
+        for path in report["unreferenced"]:
+            print(f"  {path}")
+    return 0
+
+
+def _clean(args: argparse.Namespace) -> int:
+    from .build import clean
+
+    removed = clean(_options(args))
+    for path in removed:
+        print(f"removed {path}")
+    print(f"[mnist-report] removed {len(removed)} folder(s)")
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from .build import render_only
+
+    render_only(_options(args))
+    return 0
+
+
 def _build(args: argparse.Namespace) -> int:
-    from .build import BuildOptions, build
+    from .build import build
 
     if args.command == "train":
         models, render = (args.model,), False
@@ -82,10 +147,7 @@ def _build(args: argparse.Namespace) -> int:
         if force and force[0] not in MODELS:
             raise MnistReportError(f"--force: unknown model {force[0]!r}; "
                                    f"choose from {', '.join(MODELS)}")
-    options = BuildOptions(out=args.out, data_dir=args.data_dir, models=models,
-                           epochs=args.epochs, seed=args.seed, quick=args.quick,
-                           force=force, render=render)
-    summary = build(options)
+    summary = build(_options(args, models=models, force=force, render=render))
     trained = ", ".join(summary["trained"]) or "nothing (all results current)"
     print(f"[mnist-report] done in {summary['seconds']:.1f} s; trained: {trained}")
     return 0
@@ -96,8 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser().print_help()
         return 2
+    handlers = {"build": _build, "train": _build, "render": _render, "status": _status,
+                "clean": _clean}
     try:
-        return _build(args)
+        return handlers[args.command](args)
     except MnistReportError as exc:
         print(f"mnist-report: error: {exc}", file=sys.stderr)
         return 1

@@ -82,6 +82,16 @@ MODELS: dict[str, ModelInfo] = {
         batch_size=128,
         builders=("build_classic",),
     ),
+    "mlp": ModelInfo(
+        name="mlp",
+        title="Feed-forward network, done right",
+        summary="The same kind of network with light dropout (0.2), wider layers and a cosine "
+                "learning-rate decay.",
+        input_kind="flat",
+        epochs=15,
+        batch_size=128,
+        builders=("build_mlp",),
+    ),
 }
 
 DEFAULT_MODELS: tuple[str, ...] = tuple(MODELS)

@@ -33,8 +33,30 @@ def build_classic(config: ExperimentConfig, steps_per_epoch: int) -> keras.Model
     return model
 
 
+def build_mlp(config: ExperimentConfig, steps_per_epoch: int) -> keras.Model:
+    """The same idea done right: wider layers, light dropout, a decaying learning rate."""
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(784,)),
+            layers.Dense(512, activation="relu"),
+            layers.Dropout(0.2),
+            layers.Dense(256, activation="relu"),
+            layers.Dropout(0.2),
+            layers.Dense(10, activation="softmax"),
+        ],
+        name="mlp",
+    )
+    # Cosine decay to zero: big steps early, fine ones at the end, no tuning of when to drop.
+    schedule = keras.optimizers.schedules.CosineDecay(
+        1e-3, decay_steps=steps_per_epoch * config.epochs)
+    model.compile(optimizer=keras.optimizers.Adam(schedule),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
 BUILDERS: dict[str, Callable[[ExperimentConfig, int], keras.Model]] = {
     "classic": build_classic,
+    "mlp": build_mlp,
 }
 
 

@@ -17,6 +17,7 @@ import jinja2
 
 from . import MnistReportError, __version__
 from .config import MODELS
+from .build import checkpoint
 from .document import inline_html, inline_typst, parse, slug, typst_escape, typst_string
 from .figures import ensure_comparison_figures, ensure_experiment_figures
 from .provenance import PACKAGE_DIR, REPO_DIR, function_source
@@ -142,6 +143,7 @@ def render_pdf(blocks: list, context: dict, out: Path, env: jinja2.Environment) 
     os.close(fd)
     try:
         typst.compile(str(out / TYPST_FILE), output=tmp, root=str(out))
+        checkpoint("pdf-compiled")
         os.replace(tmp, out / PDF_FILE)
     except Exception as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -157,6 +159,7 @@ def render_documents(out: Path, folders: list[Path],
     context = build_context(out, folders, stale)
     blocks = narrative_blocks(context, env)
     html_path = render_html(blocks, context, out, env)
+    checkpoint("html-written")
     pdf_path = render_pdf(blocks, context, out, env)
     print(f"[mnist-report] wrote {html_path} and {pdf_path}", flush=True)
     return {"html": html_path, "pdf": pdf_path}
