@@ -70,6 +70,8 @@ class ModelInfo:
     # Functions in models.py whose source decides this model's results: a change
     # to one of them retrains this model and no other.
     builders: tuple[str, ...] = field(default_factory=tuple)
+    # Random shifts and rotations of the training images, fresh every epoch.
+    augment: bool = False
 
 
 MODELS: dict[str, ModelInfo] = {
@@ -91,6 +93,18 @@ MODELS: dict[str, ModelInfo] = {
         epochs=15,
         batch_size=128,
         builders=("build_mlp",),
+    ),
+    "cnn": ModelInfo(
+        name="cnn",
+        title="Convolutional network with batch norm and augmentation",
+        summary="Convolutions that see strokes wherever they are, batch normalisation, "
+                "random shifts and rotations of the training images, label smoothing and a "
+                "one-cycle learning rate.",
+        input_kind="image",
+        epochs=15,
+        batch_size=128,
+        builders=("build_cnn", "conv_bn_relu", "augment_batch", "OneCycle"),
+        augment=True,
     ),
 }
 

@@ -66,6 +66,22 @@ def _experiment_view(results: dict, folder: Path, out: Path) -> dict:
     }
 
 
+def comparison_steps(ordered: list[dict]) -> list[dict]:
+    """What each model bought over the one before it, in errors out of the test set."""
+    steps = []
+    for before, after in zip(ordered, ordered[1:]):
+        steps.append({
+            "before": before["experiment"],
+            "after": after["experiment"],
+            "errors_before": before["test_errors"],
+            "errors_after": after["test_errors"],
+            "points": 100 * (after["test_acc"] - before["test_acc"]),
+            "error_cut": 1 - after["test_errors"] / max(before["test_errors"], 1),
+            "time_ratio": after["wall_time_s"] / max(before["wall_time_s"], 1e-9),
+        })
+    return steps
+
+
 def build_context(out: Path, folders: list[Path], stale: dict[str, list[str]] | None = None) -> dict:
     """Everything the narrative needs, from the results folders alone."""
     experiments = {}
@@ -80,10 +96,13 @@ def build_context(out: Path, folders: list[Path], stale: dict[str, list[str]] | 
     best = max(ordered, key=lambda e: (e["test_acc"], -e["wall_time_s"]))
     comparison = None
     if len(ordered) > 1:
-        comp_dir = ensure_comparison_figures(out / "comparison", {e["experiment"]: e["history"]
-                                                                  for e in ordered})
-        comparison = {"figures": {p.stem: os.path.relpath(p, out)
-                                  for p in sorted(comp_dir.glob("*.svg"))}}
+        comp_dir = ensure_comparison_figures(out / "comparison",
+                                             {e["experiment"]: e for e in ordered})
+        comparison = {
+            "figures": {p.stem: os.path.relpath(p, out) for p in sorted(comp_dir.glob("*.svg"))},
+            "steps": comparison_steps(ordered),
+            "total_training_s": sum(e["wall_time_s"] for e in ordered),
+        }
     return {
         "experiments": ordered,
         "by_name": experiments,

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow logs C++ noise (CPU feature notes, a spurious MapDataset attribute error)
+# that buries Keras progress; real failures still raise Python exceptions.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -80,6 +82,22 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+def training_data(config: ExperimentConfig, splits: Splits):
+    """Arrays as they are, or a tf.data pipeline that augments every batch afresh."""
+    if not MODELS[config.model].augment:
+        return splits.x_train, splits.y_train
+    from .models import augment_batch
+
+    return (
+        tf.data.Dataset.from_tensor_slices((splits.x_train, splits.y_train))
+        .shuffle(len(splits.x_train), seed=config.seed, reshuffle_each_iteration=True)
+        .batch(config.batch_size)
+        # One map call per batch: vectorised, and deterministic with a single worker.
+        .map(lambda x, y: (augment_batch(x), y), num_parallel_calls=1)
+        .prefetch(2)
+    )
+
+
 def train(config: ExperimentConfig, splits: Splits) -> TrainedRun:
     """Fit the model named in ``config`` with Keras' per-epoch progress on the terminal."""
     seed_everything(config.seed)
@@ -88,9 +106,13 @@ def train(config: ExperimentConfig, splits: Splits) -> TrainedRun:
     timer = EpochTimer()
     validation = (splits.x_val, splits.y_val) if len(splits.x_val) else None
     start = time.perf_counter()
+    data = training_data(config, splits)
+    pipeline = isinstance(data, tf.data.Dataset)  # it batches and shuffles by itself
     fit = model.fit(
-        splits.x_train, splits.y_train,
-        batch_size=config.batch_size, epochs=config.epochs,
+        *((data,) if pipeline else data),
+        batch_size=None if pipeline else config.batch_size,
+        shuffle=not pipeline,
+        epochs=config.epochs,
         validation_data=validation, callbacks=[timer],
         # A progress bar on a terminal; one line per epoch in logs and CI.
         verbose=1 if sys.stdout.isatty() else 2,
