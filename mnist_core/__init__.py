@@ -9,6 +9,13 @@ Importing this package does not import TensorFlow: only ``models``, ``train``
 and ``evaluate`` do, so rendering stays fast.
 """
 
+import os
+
+# TensorFlow's C++ logging (CPU feature notes, a spurious MapDataset attribute error)
+# buries Keras' progress output; real failures still raise Python exceptions.
+# Set before anything imports TensorFlow; a user's own setting wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
 __version__ = "0.1.0"
 
 

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from dataclasses import dataclass
 
+import keras
 import numpy as np
+import tensorflow as tf
 
-# TensorFlow logs C++ noise (CPU feature notes, a spurious MapDataset attribute error)
-# that buries Keras progress; real failures still raise Python exceptions.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from .config import MODELS, ExperimentConfig  # noqa: E402
-from .data import Mnist, as_image_batch, flatten_and_scale, one_hot  # noqa: E402
-from .models import build_model  # noqa: E402
+from .config import MODELS, ExperimentConfig
+from .data import Mnist, as_image_batch, flatten_and_scale, one_hot
+from .models import build_model
 
 
 @dataclass
