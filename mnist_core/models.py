@@ -123,10 +123,30 @@ def build_cnn(config: ExperimentConfig, steps_per_epoch: int) -> keras.Model:
     return model
 
 
+def build_keras_example(config: ExperimentConfig, steps_per_epoch: int) -> keras.Model:
+    """keras-io/examples/vision/mnist_convnet.py, unchanged: the reference peer."""
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1)),
+            layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
+            layers.MaxPooling2D(pool_size=(2, 2)),
+            layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
+            layers.MaxPooling2D(pool_size=(2, 2)),
+            layers.Flatten(),
+            layers.Dropout(0.5),
+            layers.Dense(10, activation="softmax"),
+        ],
+        name="keras_example",
+    )
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    return model
+
+
 BUILDERS: dict[str, Callable[[ExperimentConfig, int], keras.Model]] = {
     "classic": build_classic,
     "mlp": build_mlp,
     "cnn": build_cnn,
+    "keras_example": build_keras_example,
 }
 
 
