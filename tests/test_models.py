@@ -35,3 +35,49 @@ def test_classic_layers_and_parameters():
 def test_bad_configurations(kwargs, message):
     with pytest.raises(MnistReportError, match=message):
         ExperimentConfig(**kwargs).validate()
+
+
+def test_keras_example_matches_the_published_parameter_count():
+    from mnist_core.models import build_model
+
+    # keras-io/examples/vision/mnist_convnet.py prints "Total params: 34,826".
+    model = build_model(default_config("keras_example"), steps_per_epoch=10)
+    assert model.count_params() == 34826
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_registry_models_build_and_predict(name, mnist):
+    import numpy as np
+
+    from mnist_core.config import MODELS
+    from mnist_core.data import as_image_batch, flatten_and_scale
+    from mnist_core.models import build_model
+
+    model = build_model(default_config(name), steps_per_epoch=10)
+    fmt = flatten_and_scale if MODELS[name].input_kind == "flat" else as_image_batch
+    probs = np.asarray(model(fmt(mnist.x_test[:4]), training=False))
+    assert probs.shape == (4, 10)
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_augmentation_moves_pixels_but_keeps_the_digit(mnist):
+    import numpy as np
+
+    from mnist_core.data import as_image_batch
+    from mnist_core.models import augment_batch
+
+    images = as_image_batch(mnist.x_train[:64])
+    moved = np.asarray(augment_batch(images))
+    assert moved.shape == images.shape
+    assert not np.allclose(moved, images)
+    # Shifts of 2 px and 10-degree turns keep nearly all the ink inside the frame.
+    ink_ratio = moved.sum(axis=(1, 2, 3)) / images.sum(axis=(1, 2, 3))
+    assert np.all((ink_ratio > 0.85) & (ink_ratio < 1.15))
+
+
+def test_one_cycle_schedule_shape():
+    from mnist_core.models import OneCycle
+
+    schedule = OneCycle(peak=1.0, total_steps=100, warmup_steps=10)
+    values = [float(schedule(step)) for step in (0, 5, 10, 55, 100)]
+    assert values == pytest.approx([0.0, 0.5, 1.0, 0.5, 0.0])
