@@ -254,6 +254,8 @@ def build(options: BuildOptions) -> dict:
                 _log(f"{item.config.model}: up to date ({item.folder.name}), reusing")
                 continue
             _log(f"{item.config.model}: needs training ({'; '.join(item.reasons)})")
+            if not trained:
+                print(describe_shapes(data), flush=True)  # as the classic tutorial does
             run_experiment(item, data, out)
             trained.append(item.config.model)
         documents = {}

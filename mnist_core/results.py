@@ -40,14 +40,14 @@ def experiment_dir(out: Path, model: str, key: str) -> Path:
     return experiments_dir(out) / f"{model}-{key}"
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON to a temp file beside ``path``, then rename: readers see old or new, never half."""
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write to a temp file beside ``path``, then rename: readers see old or new, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, separators=(",", ":"))
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -56,17 +56,8 @@ def write_json_atomic(path: Path, data: dict) -> None:
         raise
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def write_json_atomic(path: Path, data: dict) -> None:
+    write_bytes_atomic(path, json.dumps(data, separators=(",", ":")).encode())
 
 
 def new_staging_dir(out: Path, name: str) -> Path:
