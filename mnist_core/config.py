@@ -98,10 +98,10 @@ MODELS: dict[str, ModelInfo] = {
         name="cnn",
         title="Convolutional network with batch norm and augmentation",
         summary="Convolutions that see strokes wherever they are, batch normalisation, "
-                "random shifts and rotations of the training images, label smoothing and a "
-                "one-cycle learning rate.",
+                "random shifts, rotations and scalings of the training images, label smoothing, "
+                "AdamW and a one-cycle learning rate.",
         input_kind="image",
-        epochs=15,
+        epochs=24,
         batch_size=128,
         builders=("build_cnn", "conv_bn_relu", "augment_batch", "OneCycle"),
         augment=True,

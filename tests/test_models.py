@@ -70,9 +70,9 @@ def test_augmentation_moves_pixels_but_keeps_the_digit(mnist):
     moved = np.asarray(augment_batch(images))
     assert moved.shape == images.shape
     assert not np.allclose(moved, images)
-    # Shifts of 2 px and 10-degree turns keep nearly all the ink inside the frame.
+    # Shifts of 2 px, 10-degree turns and 10% zooms keep the ink within the zoom factor squared.
     ink_ratio = moved.sum(axis=(1, 2, 3)) / images.sum(axis=(1, 2, 3))
-    assert np.all((ink_ratio > 0.85) & (ink_ratio < 1.15))
+    assert np.all((ink_ratio > 0.78) & (ink_ratio < 1.25))
 
 
 def test_one_cycle_schedule_shape():
