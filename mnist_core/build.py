@@ -224,6 +224,11 @@ def run_experiment(item: Planned, data: Mnist, out: Path) -> Path:
     staging = new_staging_dir(out, config.model)
     try:
         run.model.save(staging / MODEL_FILE)
+        # The tutorial's "recognize your own digit" example, through the saved model exactly
+        # as `mnist-report predict` would load it.
+        from .predict import EXAMPLE_IMAGE, Recognizer, recognize_example
+        results["recognize_example"] = recognize_example(Recognizer(staging / MODEL_FILE),
+                                                         EXAMPLE_IMAGE)
         ensure_experiment_figures(staging, results)
         checkpoint("staged")
         # results.json last: its presence is what marks the folder complete.

@@ -86,7 +86,53 @@ def parser() -> argparse.ArgumentParser:
     _add_training(c)
     c.add_argument("--models", type=_models, default=DEFAULT_MODELS,
                    help=f"comma-separated models to keep (default: {','.join(DEFAULT_MODELS)})")
+
+    p = sub.add_parser("predict", help="tell which digit is written in each image")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, GIF, ...)")
+    p.add_argument("--model", type=Path, default=None,
+                   help="a saved .keras model (default: the best model in --out)")
+    p.add_argument("--out", type=Path, default=Path("results"),
+                   help="results folder to take the best model from (default: results)")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON list of {file, digit, confidence, probabilities}")
     return ap
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import json
+
+    from .predict import Recognizer, find_best_model, preprocess
+
+    # Read every image before loading TensorFlow: bad files fail fast, one line each.
+    inputs, errors = {}, {}
+    for path in args.images:
+        try:
+            inputs[path] = preprocess(path)
+        except MnistReportError as exc:
+            message = str(exc)
+            errors[path] = message if message.startswith(path) else f"{path}: {message}"
+    results = {}
+    if inputs:
+        import numpy as np
+
+        recognizer = Recognizer(args.model or find_best_model(args.out))
+        probabilities = recognizer.probabilities(np.stack(list(inputs.values())))
+        results = dict(zip(inputs, probabilities))
+    report = []
+    for path in args.images:
+        if path in errors:
+            print(f"mnist-report: error: {errors[path]}", file=sys.stderr)
+            continue
+        probs = results[path] / results[path].sum()
+        order = probs.argsort()[::-1]
+        report.append({"file": path, "digit": int(order[0]), "confidence": float(probs[order[0]]),
+                       "probabilities": [float(p) for p in probs]})
+        if not args.json:
+            print(f"{path}: {order[0]} ({probs[order[0]]:.1%}), runner-up {order[1]} "
+                  f"({probs[order[1]]:.1%})")
+    if args.json:
+        print(json.dumps(report, indent=1))
+    return 1 if errors else 0
 
 
 def _options(args: argparse.Namespace, **overrides):
@@ -159,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         parser().print_help()
         return 2
     handlers = {"build": _build, "train": _build, "render": _render, "status": _status,
-                "clean": _clean}
+                "clean": _clean, "predict": _predict}
     try:
         return handlers[args.command](args)
     except MnistReportError as exc:

@@ -100,6 +100,20 @@ def overlaid_validation(histories: dict[str, dict], metric: str = "val_accuracy"
     return fig
 
 
+def preprocessing_steps(example: dict):
+    """The worked example through each preprocessing step, left to right."""
+    steps = example["steps"]
+    fig, axes = plt.subplots(1, len(steps), figsize=(2.0 * len(steps), 2.6))
+    for ax, step in zip(axes, steps):
+        ax.imshow(np.array(step["image"], dtype=np.uint8), cmap="gray", interpolation="none",
+                  vmin=0, vmax=255)
+        height, width = np.array(step["image"]).shape
+        ax.set_title(f"{step['name']}\n{width}x{height}", fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
 def experiment_figures(results: dict) -> dict[str, "plt.Figure"]:
     """Every figure of one experiment, by file stem."""
     history = results["history"]
@@ -114,6 +128,8 @@ def experiment_figures(results: dict) -> dict[str, "plt.Figure"]:
             analysis["confident_mistakes"],
             "True {true}, predicted {predicted}\n({confidence:.1%})"),
     }
+    if results.get("recognize_example"):
+        figs["recognize_steps"] = preprocessing_steps(results["recognize_example"])
     if results["data"].get("train_samples"):
         figs["train_samples"] = digit_grid(results["data"]["train_samples"], "Class {true}")
     return figs

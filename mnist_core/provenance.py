@@ -21,9 +21,11 @@ from .config import MODELS, ExperimentConfig
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
-# Modules whose code runs in every training and evaluation; models.py counts
-# per builder function, so editing one model retrains that model only.
-TRAINING_MODULES = ("data.py", "train.py", "evaluate.py")
+# Modules whose code runs in every training and evaluation (predict.py makes the worked
+# "recognize your own digit" example); models.py counts per builder function, so editing
+# one model retrains that model only, and build.py counts only for run_experiment, the
+# function that assembles results.json.
+TRAINING_MODULES = ("data.py", "train.py", "evaluate.py", "predict.py")
 
 
 def _sha(text: str | bytes) -> str:
@@ -63,6 +65,8 @@ def library_versions() -> dict[str, str]:
 def key_inputs(config: ExperimentConfig, data_sha256: str) -> dict:
     """Everything that decides an experiment's results, as a readable dict."""
     code = {name: _sha((PACKAGE_DIR / name).read_text()) for name in TRAINING_MODULES}
+    code["build.py:run_experiment"] = _sha(function_source(PACKAGE_DIR / "build.py",
+                                                           "run_experiment"))
     for builder in MODELS[config.model].builders:
         code[f"models.py:{builder}"] = _sha(function_source(PACKAGE_DIR / "models.py", builder))
     return {
