@@ -35,6 +35,8 @@ class BuildOptions:
     quick: bool = False
     force: tuple[str, ...] = ()
     render: bool = True
+    # `quarto render` after the documents; the CLI turns it on (see site.render_site).
+    site: bool = False
 
     def configs(self) -> list[ExperimentConfig]:
         return [default_config(m, epochs=self.epochs, seed=self.seed, quick=self.quick)
@@ -267,8 +269,14 @@ def build(options: BuildOptions) -> dict:
         if options.render:
             from .render import render_documents
             documents = render_documents(out, [item.folder for item in planned])
-        return {"trained": trained, "planned": planned, "documents": documents,
-                "seconds": time.perf_counter() - start}
+        summary = {"trained": trained, "planned": planned, "documents": documents,
+                   "seconds": time.perf_counter() - start}
+    # Outside the lock: a page rendered with train_from_scratch builds into ``out`` too.
+    if options.render and options.site:
+        from .provenance import REPO_DIR
+        from .site import render_site
+        summary["site"] = render_site(REPO_DIR, out, documents, options.data_dir)
+    return summary
 
 
 def render_only(options: BuildOptions) -> dict:

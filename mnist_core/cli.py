@@ -61,6 +61,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--force", nargs="?", const="__all__", default=None, metavar="NAME",
                    help="retrain regardless of saved results (all models, or NAME)")
     b.add_argument("--no-render", action="store_true", help="train only; skip the documents")
+    b.add_argument("--no-site", action="store_true",
+                   help="skip `quarto render` of the site (run when quarto is on PATH)")
 
     t = sub.add_parser("train", help="train one model (if stale) without rendering")
     _add_common(t)
@@ -185,15 +187,15 @@ def _build(args: argparse.Namespace) -> int:
     from .build import build
 
     if args.command == "train":
-        models, render = (args.model,), False
+        models, render, site = (args.model,), False, False
         force = models if args.force else ()
     else:
-        models, render = args.models, not args.no_render
+        models, render, site = args.models, not args.no_render, not args.no_site
         force = models if args.force == "__all__" else ((args.force,) if args.force else ())
         if force and force[0] not in MODELS:
             raise MnistReportError(f"--force: unknown model {force[0]!r}; "
                                    f"choose from {', '.join(MODELS)}")
-    summary = build(_options(args, models=models, force=force, render=render))
+    summary = build(_options(args, models=models, force=force, render=render, site=site))
     trained = ", ".join(summary["trained"]) or "nothing (all results current)"
     print(f"[mnist-report] done in {summary['seconds']:.1f} s; trained: {trained}")
     return 0
