@@ -127,7 +127,7 @@ def test_page_options_are_documented(page):
     for options, code in cells:
         _check("cell", options, f"{page.name} cell {code[:40]!r}")
     params = [code for options, code in cells if "parameters" in options.get("tags", [])]
-    if cells and page.parent.name == "report" and page.stem != "recognize":
+    if cells and page.parent.name == "report":
         assert len(params) == 1 and "train_from_scratch = False" in params[0], \
             f"{page.name}: one parameters cell, reading saved results by default"
 
