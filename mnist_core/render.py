@@ -82,6 +82,34 @@ def comparison_steps(ordered: list[dict]) -> list[dict]:
     return steps
 
 
+def load_benchmarks(out: Path) -> dict | None:
+    """Rows of every ``benchmarks*/models.json`` in ``out`` and the test-accuracy spread by model.
+
+    The benchmark (benchmarks/models_benchmark.py) writes them; the documents show them when
+    present, so the reference Keras convnet stands beside our models.
+    """
+    import json
+    import statistics
+
+    rows = []
+    for path in sorted(Path(out).glob("benchmarks*/models.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if not data.get("quick"):
+            rows.extend(data.get("rows", []))
+    if not rows:
+        return None
+    rows.sort(key=lambda r: (r["model"], r["seed"]))
+    spread = {}
+    for model in dict.fromkeys(r["model"] for r in rows):
+        accs = [r["test_accuracy"] for r in rows if r["model"] == model]
+        spread[model] = {"seeds": [r["seed"] for r in rows if r["model"] == model],
+                         "mean": statistics.mean(accs), "min": min(accs), "max": max(accs)}
+    return {"rows": rows, "spread": spread}
+
+
 def build_context(out: Path, folders: list[Path], stale: dict[str, list[str]] | None = None) -> dict:
     """Everything the narrative needs, from the results folders alone."""
     experiments = {}
@@ -102,6 +130,7 @@ def build_context(out: Path, folders: list[Path], stale: dict[str, list[str]] | 
             "figures": {p.stem: os.path.relpath(p, out) for p in sorted(comp_dir.glob("*.svg"))},
             "steps": comparison_steps(ordered),
             "total_training_s": sum(e["wall_time_s"] for e in ordered),
+            "benchmark": load_benchmarks(out),
         }
     return {
         "experiments": ordered,
