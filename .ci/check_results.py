@@ -11,6 +11,7 @@ from mnist_core.results import load_results
 
 # Guards, not targets: a build outside these ranges is broken, not unlucky.
 RANGES = {"classic": (0.85, 0.91)}
+BEST_AT_LEAST = 0.995
 
 
 def main(out: Path) -> int:
@@ -19,16 +20,24 @@ def main(out: Path) -> int:
         path = out / name
         if not path.is_file() or path.stat().st_size < 10_000:
             failures.append(f"{path} is missing or too small")
+    accuracies = {}
     for item in plan(BuildOptions(out=out), load_mnist()):
         if not item.fresh:
             failures.append(f"{item.config.model}: no current results ({'; '.join(item.reasons)})")
             continue
         accuracy = load_results(item.folder)["metrics"]["test"]["accuracy"]
+        accuracies[item.config.model] = accuracy
         low, high = RANGES.get(item.config.model, (0.0, 1.0))
         status = "ok" if low <= accuracy <= high else "OUT OF RANGE"
         print(f"{item.config.model}: test accuracy {accuracy:.4f} (allowed {low}-{high}) {status}")
         if status != "ok":
             failures.append(f"{item.config.model}: test accuracy {accuracy:.4f} not in {low}-{high}")
+    if accuracies:
+        best = max(accuracies, key=accuracies.get)
+        print(f"best model: {best}, test accuracy {accuracies[best]:.4f} "
+              f"(must be at least {BEST_AT_LEAST})")
+        if accuracies[best] < BEST_AT_LEAST:
+            failures.append(f"best model {best}: {accuracies[best]:.4f} < {BEST_AT_LEAST}")
     for failure in failures:
         print(f"CI check failed: {failure}", file=sys.stderr)
     return 1 if failures else 0
