@@ -14,7 +14,7 @@ def _mnist_dir() -> Path:
     candidates = [os.environ.get("MNIST_DATA_DIR"), REPO.parent / "shared" / "mnist"]
     for candidate in candidates:
         if candidate and (Path(candidate) / "train-images-idx3-ubyte.gz").is_file():
-            return Path(candidate)
+            return Path(candidate).resolve()  # tests run subprocesses in other folders
     raise RuntimeError("the tests need the MNIST IDX files: set MNIST_DATA_DIR or put "
                        "shared/mnist beside the repository")
 
