@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -61,6 +63,44 @@ class EpochTimer(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self._start)
 
 
+class StopBetweenBatches(keras.callbacks.Callback):
+    """Ctrl-C stops training between two batches; a second Ctrl-C stops it at once.
+
+    A KeyboardInterrupt that lands while TensorFlow is inside a step can abort the whole
+    process (glibc's ``free(): invalid next size``, seen on a real run) instead of unwinding;
+    raised from a callback, between steps, it unwinds like any Python exception.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requested = False
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def _stop_if_requested(self, *_args, **_kwargs) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+    on_train_batch_end = on_test_batch_end = on_epoch_end = _stop_if_requested
+
+    def __enter__(self) -> "StopBetweenBatches":
+        # Only where Python's own Ctrl-C handler is active: an ignored SIGINT (nohup) or a
+        # host's handler (a Jupyter kernel) is left alone.
+        self._previous = None
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        self._stop_if_requested()
+
+
 @dataclass
 class TrainedRun:
     model: keras.Model
@@ -102,15 +142,16 @@ def train(config: ExperimentConfig, splits: Splits) -> TrainedRun:
     start = time.perf_counter()
     data = training_data(config, splits)
     pipeline = isinstance(data, tf.data.Dataset)  # it batches and shuffles by itself
-    fit = model.fit(
-        *((data,) if pipeline else data),
-        batch_size=None if pipeline else config.batch_size,
-        shuffle=not pipeline,
-        epochs=config.epochs,
-        validation_data=validation, callbacks=[timer],
-        # A progress bar on a terminal; one line per epoch in logs and CI.
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
+    with StopBetweenBatches() as stopper:
+        fit = model.fit(
+            *((data,) if pipeline else data),
+            batch_size=None if pipeline else config.batch_size,
+            shuffle=not pipeline,
+            epochs=config.epochs,
+            validation_data=validation, callbacks=[timer, stopper],
+            # A progress bar on a terminal; one line per epoch in logs and CI.
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
     wall = time.perf_counter() - start
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     return TrainedRun(model, history, timer.times, wall, len(splits.x_train))

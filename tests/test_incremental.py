@@ -24,7 +24,15 @@ def start(args, cwd=REPO_ROOT, pause=None, **kwargs):
         env["MNIST_REPORT_PAUSE_AT"] = pause
     return subprocess.Popen([sys.executable, "-m", "mnist_core.cli", *args], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, **kwargs)
+                            start_new_session=True, preexec_fn=_sigint_as_on_a_terminal,
+                            **kwargs)
+
+
+def _sigint_as_on_a_terminal() -> None:
+    # A job started with `&` by a non-interactive shell (CI scripts, nohup) inherits SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt handler: the build would be
+    # immune to the Ctrl-C the tests send. Give it what a terminal gives it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run(args, cwd=REPO_ROOT, pause=None, timeout=300):
