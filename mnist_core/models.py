@@ -108,7 +108,7 @@ def augment_batch(images):
 
 
 def build_cnn(config: ExperimentConfig, steps_per_epoch: int) -> keras.Model:
-    """A small batch-norm CNN sized for a 2-core CPU: 70,746 parameters, ~17 s per epoch here.
+    """A small batch-norm CNN sized for a 2-core CPU: 70,746 parameters, ~20 s per epoch on one.
 
     Chosen by validation accuracy per CPU-minute (benchmarks/ and the tutorial tell how):
     wider nets (32-64-128) were 2-4x slower per epoch for no gain on the validation set.
