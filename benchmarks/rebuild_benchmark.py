@@ -52,6 +52,13 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="time against --quick results")
     args = ap.parse_args()
+    # The builds run in a throwaway copy of the project: paths given relative to here must
+    # still point at the same folders from there.
+    args.out = args.out.resolve()
+    if args.data_dir:
+        args.data_dir = str(Path(args.data_dir).resolve())
+    elif os.environ.get("MNIST_DATA_DIR"):
+        os.environ["MNIST_DATA_DIR"] = str(Path(os.environ["MNIST_DATA_DIR"]).resolve())
 
     # Never train from a benchmark: refuse unless every result is current.
     status = subprocess.run(cli_args("status", args.out, args), cwd=REPO, capture_output=True,
