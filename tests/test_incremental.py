@@ -84,6 +84,29 @@ def test_ctrl_c_during_training_keeps_previous_results(built, mnist_dir):
     assert snapshot(built) == before
 
 
+def test_first_ctrl_c_waits_for_the_batch_end_second_stops_at_once():
+    from mnist_core.train import StopBetweenBatches
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as on a terminal
+    reached_the_end = False
+    try:
+        with pytest.raises(KeyboardInterrupt):  # leaving the block: the stop still stands
+            with StopBetweenBatches() as stopper:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.1)  # a TensorFlow step would be running here: not interrupted
+                assert stopper.requested
+                with pytest.raises(KeyboardInterrupt):
+                    stopper.on_train_batch_end(0)
+                with pytest.raises(KeyboardInterrupt):  # the impatient second Ctrl-C
+                    os.kill(os.getpid(), signal.SIGINT)
+                    time.sleep(0.1)
+                reached_the_end = True
+        assert reached_the_end
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("point", ["staged", "html-written", "pdf-compiled"])
 def test_kill_9_then_next_build_completes(built, mnist_dir, point):
     before = snapshot(built)
