@@ -12,7 +12,7 @@ $(BIN)/python:
 
 # Reinstall only when the dependencies change.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[cpu,test]"
 	touch $@
 
 install: $(VENV)/.installed

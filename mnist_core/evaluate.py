@@ -51,9 +51,15 @@ def analyse_predictions(probs: np.ndarray, labels: np.ndarray, images: np.ndarra
 
 
 def evaluate(model, splits, batch_size: int = 1000) -> dict:
-    """Train/test loss and accuracy (dropout off) plus the test-prediction analysis."""
+    """Train/validation/test loss and accuracy (dropout off) plus the test-prediction analysis.
+
+    The validation numbers are what every choice between models uses (see
+    ``results.best_experiment``); the test numbers are reported, never chosen on.
+    """
     train_loss, train_acc = model.evaluate(splits.x_train, splits.y_train,
                                            batch_size=batch_size, verbose=0)
+    val_loss, val_acc = (model.evaluate(splits.x_val, splits.y_val, batch_size=batch_size,
+                                        verbose=0) if len(splits.x_val) else (None, None))
     test_loss, test_acc = model.evaluate(splits.x_test, splits.y_test,
                                          batch_size=batch_size, verbose=0)
     probs = model.predict(splits.x_test, batch_size=batch_size, verbose=0)
@@ -61,6 +67,8 @@ def evaluate(model, splits, batch_size: int = 1000) -> dict:
     return {
         "metrics": {
             "train": {"loss": float(train_loss), "accuracy": float(train_acc)},
+            "validation": {"loss": _maybe_float(val_loss), "accuracy": _maybe_float(val_acc),
+                           "size": int(len(splits.x_val))},
             "test": {
                 "loss": float(test_loss),
                 "accuracy": float(test_acc),
@@ -70,3 +78,7 @@ def evaluate(model, splits, batch_size: int = 1000) -> dict:
         },
         "analysis": analysis,
     }
+
+
+def _maybe_float(value) -> float | None:
+    return None if value is None else float(value)

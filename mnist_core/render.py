@@ -11,6 +11,7 @@ import base64
 import html as _html
 import os
 import tempfile
+from importlib import resources
 from pathlib import Path
 
 import jinja2
@@ -20,10 +21,12 @@ from .config import MODELS
 from .build import checkpoint
 from .document import inline_html, inline_typst, parse, slug, typst_escape, typst_string
 from .figures import ensure_comparison_figures, ensure_experiment_figures
-from .provenance import PACKAGE_DIR, REPO_DIR, function_source
+from .provenance import PACKAGE_DIR, function_source
 from .results import FILE_MODE, load_results, write_bytes_atomic
 
-TEMPLATE_DIR = REPO_DIR / "templates"
+# The repository's templates/ folder, installed as the package mnist_core.templates: found
+# the same way from a checkout, an editable install and a wheel.
+TEMPLATE_DIR = Path(str(resources.files("mnist_core.templates")))
 HTML_FILE = "tutorial.html"
 PDF_FILE = "tutorial.pdf"
 TYPST_FILE = "tutorial.typ"
