@@ -28,7 +28,8 @@ sys.path.insert(0, str(REPO))
 
 from mnist_core.config import MODELS, default_config  # noqa: E402
 from mnist_core.data import load_mnist  # noqa: E402
-from mnist_core.provenance import cpu_model, library_versions  # noqa: E402
+from mnist_core.provenance import (cpu_model, experiment_key, key_inputs,  # noqa: E402
+                                   library_versions)
 
 
 def inference_speed(model, images: np.ndarray) -> tuple[float, float]:
@@ -62,6 +63,9 @@ def run_one(name: str, seed: int, data, quick: bool) -> dict:
     batch_rate, single_rate = inference_speed(run.model, splits.x_test)
     return {
         "model": name, "seed": seed, "epochs": config.epochs,
+        # The result key of this configuration with this code: the documents show the row as
+        # current only while today's code gives the same key.
+        "key": experiment_key(key_inputs(config, data.sha256)),
         "params": int(run.model.count_params()),
         "train_wall_s": run.wall_time_s,
         "train_images_per_s": run.train_size * config.epochs / run.wall_time_s,

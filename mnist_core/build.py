@@ -6,21 +6,22 @@ after a template edit stays fast.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import MnistReportError
+import filelock
+
+from . import MnistReportError, interrupts
 from .config import DEFAULT_MODELS, MODELS, ExperimentConfig, default_config
 from .data import Mnist, describe_shapes, load_mnist
 from .provenance import experiment_key, explain_change, key_inputs, provenance
 from .results import (MODEL_FILE, RESULTS_FILE, SCHEMA_VERSION, experiment_dir, is_complete,
                       list_experiment_dirs, load_results, new_staging_dir, publish_dir,
                       write_json_atomic)
+
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,13 @@ class BuildOptions:
         return [default_config(m, epochs=self.epochs, seed=self.seed, quick=self.quick)
                 for m in self.models]
 
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.force if m not in self.models]
+        if unknown:
+            raise MnistReportError(
+                f"--force {', '.join(unknown)}: not among the models being built "
+                f"({', '.join(self.models)}); add it with --models")
+
 
 @dataclass
 class Planned:
@@ -59,43 +67,25 @@ def _log(message: str) -> None:
     print(f"[mnist-report] {message}", flush=True)
 
 
-def checkpoint(name: str) -> None:
-    """Test hook: ``MNIST_REPORT_PAUSE_AT=name[:seconds]`` pauses the build at a named point.
-
-    The kill tests use it to stop a real build at a known moment (between
-    writing a staging folder and publishing it, say) instead of hoping a
-    timer lands there.
-    """
-    wanted = os.environ.get("MNIST_REPORT_PAUSE_AT", "")
-    point, _, seconds = wanted.partition(":")
-    if point == name:
-        _log(f"paused at {name}")
-        time.sleep(float(seconds or 3600))
-
-
 @contextmanager
 def build_lock(out: Path):
-    """One build per results folder at a time; a second one waits and says so."""
+    """One build per results folder at a time; a second one waits and says so.
+
+    filelock takes an OS lock (flock on Unix, msvcrt on Windows) that dies with the
+    process, so a killed build never leaves the folder locked.
+    """
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".lock", "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
-            _log(f"waiting for the build already running in {out} ({holder}) ...")
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()}")
-        fh.flush()
-        checkpoint("locked")
-        try:
-            yield
-        finally:
-            fh.seek(0)
-            fh.truncate()
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    lock = filelock.FileLock(out / ".lock")
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        _log(f"waiting for the build already running in {out} ...")
+        lock.acquire()
+    try:
+        interrupts.checkpoint("locked")
+        yield
+    finally:
+        lock.release()
 
 
 def plan(options: BuildOptions, data: Mnist) -> list[Planned]:
@@ -137,14 +127,28 @@ def renderable(planned: list[Planned], out: Path) -> tuple[list[Path], dict[str,
     return folders, stale
 
 
-def unreferenced(planned: list[Planned], out: Path) -> list[Path]:
-    """Result folders no current key points to, and leftovers of interrupted builds."""
-    current = {item.folder.name for item in planned}
+def current_folders(options: BuildOptions, data: Mnist) -> set[Path]:
+    """The folder of every model's current key, full and quick, with these epochs and seed.
+
+    Whatever the flags of one command, results that any model's build would reuse today
+    are never unreferenced.
+    """
+    folders = set()
+    for quick in (False, True):
+        wide = BuildOptions(out=options.out, models=tuple(MODELS), epochs=options.epochs,
+                            seed=options.seed, quick=quick)
+        folders.update(item.folder for item in plan(wide, data))
+    return folders
+
+
+def unreferenced(out: Path, keep: set[Path]) -> list[Path]:
+    """Result folders outside ``keep``, and leftovers of interrupted builds."""
     root = out / "experiments"
     if not root.is_dir():
         return []
+    names = {folder.name for folder in keep}
     return sorted(p for p in root.iterdir()
-                  if p.is_dir() and (p.name.startswith(".") or p.name not in current))
+                  if p.is_dir() and (p.name.startswith(".") or p.name not in names))
 
 
 def remove_leftovers(out: Path) -> None:
@@ -172,19 +176,24 @@ def _stale_reasons(candidates: list[Path], inputs: dict) -> list[str]:
     return explain_change(old, inputs) or ["no results for this key yet"]
 
 
-def run_experiment(item: Planned, data: Mnist, out: Path) -> Path:
-    """Train, evaluate and save one experiment, publishing its folder only when complete."""
+def run_experiment(item: Planned, data: Mnist, out: Path,
+                   position: tuple[int, int] = (1, 1)) -> Path:
+    """Train, evaluate and save one experiment, publishing its folder only when complete.
+
+    Only what the key covers is computed here; what the documents add (figures, the
+    worked example) is made at render time.
+    """
     from . import evaluate, models, train  # TensorFlow loads here, only when needed
-    from .figures import ensure_experiment_figures
 
     config = item.config
     splits = train.make_splits(data, config)
     _log(f"training {config.model}: {len(splits.x_train)} training, {len(splits.x_val)} "
          f"validation, {len(splits.x_test)} test images, {config.epochs} epochs, "
          f"batch {config.batch_size}, seed {config.seed}")
-    run = train.train(config, splits)
+    run = train.train(config, splits, position)
     _log(f"{config.model}: trained in {run.wall_time_s:.1f} s; evaluating")
     evaluation = evaluate.evaluate(run.model, splits)
+    interrupts.check()
     info = MODELS[config.model]
     results = {
         "schema_version": SCHEMA_VERSION,
@@ -226,17 +235,11 @@ def run_experiment(item: Planned, data: Mnist, out: Path) -> Path:
     staging = new_staging_dir(out, config.model)
     try:
         run.model.save(staging / MODEL_FILE)
-        # The tutorial's "recognize your own digit" example, through the saved model exactly
-        # as `mnist-report predict` would load it.
-        from .predict import EXAMPLE_IMAGE, Recognizer, recognize_example
-        results["recognize_example"] = recognize_example(Recognizer(staging / MODEL_FILE),
-                                                         EXAMPLE_IMAGE)
-        ensure_experiment_figures(staging, results)
-        checkpoint("staged")
+        interrupts.checkpoint("staged")
         # results.json last: its presence is what marks the folder complete.
         write_json_atomic(staging / RESULTS_FILE, results)
         publish_dir(staging, item.folder)
-        checkpoint("published")
+        interrupts.checkpoint("published")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -247,24 +250,31 @@ def run_experiment(item: Planned, data: Mnist, out: Path) -> Path:
 
 
 def build(options: BuildOptions) -> dict:
-    """Train what has no current results, then render the documents. Returns a summary."""
+    """Train what has no current results, then render the documents. Returns a summary.
+
+    Ctrl-C finishes the step under way (a batch, an evaluation, a document) and stops with
+    every complete result kept.
+    """
     out = Path(options.out)
-    with build_lock(out):
+    with interrupts.deferred(), build_lock(out):
         start = time.perf_counter()
         remove_leftovers(out)
         data = load_mnist(options.data_dir)
         _log(f"MNIST from {data.source}")
         planned = plan(options, data)
-        trained = []
+        stale = [item for item in planned if not item.fresh]
         for item in planned:
             if item.fresh:
                 _log(f"{item.config.model}: up to date ({item.folder.name}), reusing")
-                continue
-            _log(f"{item.config.model}: needs training ({'; '.join(item.reasons)})")
-            if not trained:
-                print(describe_shapes(data), flush=True)  # as the classic tutorial does
-            run_experiment(item, data, out)
+        if stale:
+            print(describe_shapes(data), flush=True)  # as the classic tutorial does
+        trained = []
+        for n, item in enumerate(stale, 1):
+            _log(f"model {n} of {len(stale)}: {item.config.model} needs training "
+                 f"({'; '.join(item.reasons)})")
+            run_experiment(item, data, out, (n, len(stale)))
             trained.append(item.config.model)
+            interrupts.check()
         documents = {}
         if options.render:
             from .render import render_documents
@@ -273,16 +283,15 @@ def build(options: BuildOptions) -> dict:
                    "seconds": time.perf_counter() - start}
     # Outside the lock: a page rendered with train_from_scratch builds into ``out`` too.
     if options.render and options.site:
-        from .provenance import REPO_DIR
-        from .site import render_site
-        summary["site"] = render_site(REPO_DIR, out, documents, options.data_dir)
+        from .quarto import find_project, render_site
+        summary["site"] = render_site(find_project(), out, documents, options.data_dir)
     return summary
 
 
 def render_only(options: BuildOptions) -> dict:
     """Render from what is on disk without training; stale results are used and flagged."""
     out = Path(options.out)
-    with build_lock(out):
+    with interrupts.deferred(), build_lock(out):
         data = load_mnist(options.data_dir)
         planned = plan(options, data)
         folders, stale = renderable(planned, out)
@@ -300,16 +309,26 @@ def status(options: BuildOptions) -> dict:
     """Each configured experiment, fresh or stale with the reason, and unreferenced folders."""
     out = Path(options.out)
     data = load_mnist(options.data_dir)
-    planned = plan(options, data)
-    return {"planned": planned, "unreferenced": unreferenced(planned, out)}
+    return {"planned": plan(options, data),
+            "unreferenced": unreferenced(out, current_folders(options, data))}
 
 
-def clean(options: BuildOptions) -> list[Path]:
-    """Remove result folders that no current key points to."""
+def folder_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def clean(options: BuildOptions, dry_run: bool = False) -> list[tuple[Path, int]]:
+    """Remove result folders that no current key of any model (full or quick) points to.
+
+    Returns each folder with its size in bytes; ``dry_run`` removes nothing.
+    """
     out = Path(options.out)
-    with build_lock(out):
+    with interrupts.deferred(), build_lock(out):
         data = load_mnist(options.data_dir)
-        doomed = unreferenced(plan(options, data), out)
-        for path in doomed:
-            shutil.rmtree(path)
+        doomed = [(path, folder_size(path))
+                  for path in unreferenced(out, current_folders(options, data))]
+        if not dry_run:
+            for path, _ in doomed:
+                shutil.rmtree(path)
+                interrupts.check()
         return doomed

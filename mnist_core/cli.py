@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -83,11 +83,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--models", type=_models, default=DEFAULT_MODELS,
                    help=f"comma-separated models (default: {','.join(DEFAULT_MODELS)})")
 
-    c = sub.add_parser("clean", help="remove result folders that no current key points to")
+    c = sub.add_parser("clean", help="remove result folders that no model's current key points "
+                                     "to (full or --quick runs of any model are kept)")
     _add_common(c)
-    _add_training(c)
-    c.add_argument("--models", type=_models, default=DEFAULT_MODELS,
-                   help=f"comma-separated models to keep (default: {','.join(DEFAULT_MODELS)})")
+    c.add_argument("--epochs", type=_positive, default=None,
+                   help="the epochs the kept results were trained with (default: each model's own)")
+    c.add_argument("--seed", type=int, default=1, help="the seed of the kept results (default: 1)")
+    c.add_argument("--dry-run", action="store_true",
+                   help="list what would be removed, with sizes, and remove nothing")
 
     p = sub.add_parser("predict", help="tell which digit is written in each image")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, GIF, ...)")
@@ -138,12 +141,12 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _options(args: argparse.Namespace, **overrides):
+    """BuildOptions from whichever of its fields this subcommand has, plus ``overrides``."""
     from .build import BuildOptions
 
-    fields = dict(out=args.out, data_dir=args.data_dir, models=args.models, epochs=args.epochs,
-                  seed=args.seed, quick=args.quick)
-    fields.update(overrides)
-    return BuildOptions(**fields)
+    names = {f.name for f in dataclasses.fields(BuildOptions)}
+    fields = {k: v for k, v in vars(args).items() if k in names and k not in overrides}
+    return BuildOptions(**fields, **overrides)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -169,10 +172,12 @@ def _status(args: argparse.Namespace) -> int:
 def _clean(args: argparse.Namespace) -> int:
     from .build import clean
 
-    removed = clean(_options(args))
-    for path in removed:
-        print(f"removed {path}")
-    print(f"[mnist-report] removed {len(removed)} folder(s)")
+    removed = clean(_options(args), dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for path, size in removed:
+        print(f"{verb} {path} ({size / 1e6:.1f} MB)")
+    total = sum(size for _, size in removed) / 1e6
+    print(f"[mnist-report] {verb} {len(removed)} folder(s), {total:.1f} MB")
     return 0
 
 
@@ -195,6 +200,7 @@ def _build(args: argparse.Namespace) -> int:
         if force and force[0] not in MODELS:
             raise MnistReportError(f"--force: unknown model {force[0]!r}; "
                                    f"choose from {', '.join(MODELS)}")
+        # A known model that is not being built: BuildOptions says so.
     summary = build(_options(args, models=models, force=force, render=render, site=site))
     trained = ", ".join(summary["trained"]) or "nothing (all results current)"
     print(f"[mnist-report] done in {summary['seconds']:.1f} s; trained: {trained}")
@@ -212,6 +218,13 @@ def main(argv: list[str] | None = None) -> int:
         return handlers[args.command](args)
     except MnistReportError as exc:
         print(f"mnist-report: error: {exc}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as exc:
+        if exc.name != "tensorflow":
+            raise
+        print("mnist-report: error: TensorFlow is not installed: install the project with the "
+              "extra for your machine, `pip install 'mnist-report[cpu]'` (or `[gpu]` for NVIDIA "
+              "GPUs); a TensorFlow you already have is used as it is", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("mnist-report: interrupted; results that were already complete are kept",

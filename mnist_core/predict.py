@@ -9,7 +9,6 @@ middle. ``recognize`` runs a saved model on the result.
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from . import MnistReportError
-from .results import MODEL_FILE, RESULTS_FILE, list_experiment_dirs
+from .results import MODEL_FILE, best_model_folder
 
 ImageLike = Any  # a path, a PIL image or a NumPy array
 # The tutorial's worked example: a 3 rendered black on white at 160x200 pixels.
@@ -179,20 +178,8 @@ def preprocess(image: ImageLike) -> np.ndarray:
 # --- The model -----------------------------------------------------------------------------
 
 def find_best_model(out: str | os.PathLike = "results") -> Path:
-    """The saved model with the best test accuracy in a results folder (quick runs last)."""
-    candidates = []
-    for folder in list_experiment_dirs(Path(out)):
-        try:
-            results = json.loads((folder / RESULTS_FILE).read_text())
-        except (OSError, ValueError):
-            continue
-        if (folder / MODEL_FILE).is_file():
-            full = results.get("config", {}).get("train_limit") is None
-            candidates.append((full, results["metrics"]["test"]["accuracy"], folder / MODEL_FILE))
-    if not candidates:
-        raise MnistReportError(f"no trained model in {out}; run `mnist-report build` first "
-                               "(or pass --model PATH)")
-    return max(candidates)[2]
+    """The model file of the best experiment in a results folder (``results.best_experiment``)."""
+    return best_model_folder(Path(out)) / MODEL_FILE
 
 
 class Recognizer:

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import jinja2
 
-from . import MnistReportError, __version__
+from . import MnistReportError, __version__, interrupts
 from .config import MODELS
-from .build import checkpoint
 from .document import inline_html, inline_typst, parse, slug, typst_escape, typst_string
 from .figures import ensure_comparison_figures, ensure_experiment_figures
 from .provenance import PACKAGE_DIR, function_source
-from .results import FILE_MODE, load_results, write_bytes_atomic
+from .results import (BEST_MODEL_RULE, FILE_MODE, MODEL_FILE, best_experiment, load_results,
+                      validation_accuracy, write_bytes_atomic, write_json_atomic)
 
 # The repository's templates/ folder, installed as the package mnist_core.templates: found
 # the same way from a checkout, an editable install and a wheel.
@@ -54,8 +54,13 @@ def _experiment_view(results: dict, folder: Path, out: Path) -> dict:
                      key=lambda i: history.get("val_accuracy", [0])[i]) + 1
     per_class = results["analysis"]["per_class_accuracy"]
     worst = min(range(10), key=lambda d: per_class[d])
+    final_train = history.get("accuracy", [0.0])[-1]
+    final_val = history.get("val_accuracy", [None])[-1]
     return {
         **results,
+        "val_acc": validation_accuracy(results),
+        # Sentences that hold for some runs only are chosen on these, never assumed.
+        "val_above_train_in_training": final_val is not None and final_val > final_train,
         "folder": os.path.relpath(folder, out),
         "figures": figures,
         "train_acc": metrics["train"]["accuracy"],
@@ -85,12 +90,17 @@ def comparison_steps(ordered: list[dict]) -> list[dict]:
     return steps
 
 
-def load_benchmarks(out: Path) -> dict | None:
+def load_benchmarks(out: Path, data_sha256: str) -> dict | None:
     """Rows of every ``benchmarks*/models.json`` in ``out`` and the test-accuracy spread by model.
 
     The benchmark (benchmarks/models_benchmark.py) writes them; the documents show them when
-    present, so the reference Keras convnet stands beside our models.
+    present, so the reference Keras convnet stands beside our models. Each row carries the
+    result key of its configuration: ``current`` says whether today's code would give the
+    same key (rows without one are from older code).
     """
+    from .config import default_config
+    from .provenance import experiment_key, key_inputs
+
     import json
     import statistics
 
@@ -104,27 +114,38 @@ def load_benchmarks(out: Path) -> dict | None:
             rows.extend(data.get("rows", []))
     if not rows:
         return None
+    for row in rows:
+        try:
+            today = experiment_key(key_inputs(default_config(row["model"], seed=row["seed"]),
+                                              data_sha256))
+        except Exception:  # a model that no longer exists
+            today = None
+        row["current"] = row.get("key") is not None and row.get("key") == today
     rows.sort(key=lambda r: (r["model"], r["seed"]))
     spread = {}
     for model in dict.fromkeys(r["model"] for r in rows):
         accs = [r["test_accuracy"] for r in rows if r["model"] == model]
         spread[model] = {"seeds": [r["seed"] for r in rows if r["model"] == model],
                          "mean": statistics.mean(accs), "min": min(accs), "max": max(accs)}
-    return {"rows": rows, "spread": spread}
+    return {"rows": rows, "spread": spread, "current": all(r["current"] for r in rows)}
 
 
 def build_context(out: Path, folders: list[Path], stale: dict[str, list[str]] | None = None) -> dict:
     """Everything the narrative needs, from the results folders alone."""
+    loaded = {folder: load_results(folder) for folder in folders}
+    if not loaded:
+        raise MnistReportError(f"no results to render in {out}; run `mnist-report build` first")
+    best_folder = next(f for f, r in loaded.items() if r is best_experiment(list(loaded.values())))
+    example = worked_example(best_folder)
+    if example:
+        loaded[best_folder]["recognize_example"] = example
     experiments = {}
-    for folder in folders:
-        results = load_results(folder)
+    for folder, results in loaded.items():
         ensure_experiment_figures(folder, results)
         experiments[results["experiment"]] = _experiment_view(results, folder, out)
-    if not experiments:
-        raise MnistReportError(f"no results to render in {out}; run `mnist-report build` first")
     ordered = [experiments[m] for m in MODELS if m in experiments]
     main = experiments.get("classic", ordered[0])
-    best = max(ordered, key=lambda e: (e["test_acc"], -e["wall_time_s"]))
+    best = experiments[loaded[best_folder]["experiment"]]
     comparison = None
     if len(ordered) > 1:
         comp_dir = ensure_comparison_figures(out / "comparison",
@@ -133,18 +154,53 @@ def build_context(out: Path, folders: list[Path], stale: dict[str, list[str]] | 
             "figures": {p.stem: os.path.relpath(p, out) for p in sorted(comp_dir.glob("*.svg"))},
             "steps": comparison_steps(ordered),
             "total_training_s": sum(e["wall_time_s"] for e in ordered),
-            "benchmark": load_benchmarks(out),
+            "benchmark": load_benchmarks(out, main["data"]["sha256"]),
         }
     return {
         "experiments": ordered,
         "by_name": experiments,
         "main": main,
         "best": best,
+        "best_model_rule": BEST_MODEL_RULE,
         "comparison": comparison,
         "stale": stale or {},
         "version": __version__,
         "source": source,
     }
+
+
+def worked_example(folder: Path) -> dict | None:
+    """The tutorial's "recognize your own digit" example through this folder's model.
+
+    Made for the documents only, so at render time, not in training (it is not part of the
+    result key); cached beside the model with a stamp of what it depends on, so that only
+    the first render after a change loads TensorFlow. None when it cannot be made here.
+    """
+    import hashlib
+    import json
+
+    from . import predict
+
+    model = Path(folder) / MODEL_FILE
+    if not model.is_file():
+        return None
+    stamp = hashlib.sha256(Path(predict.__file__).read_bytes()
+                           + Path(predict.EXAMPLE_IMAGE).read_bytes()
+                           + str(model.stat().st_mtime_ns).encode()).hexdigest()
+    cache = Path(folder) / "recognize_example.json"
+    try:
+        cached = json.loads(cache.read_text())
+        if cached.get("stamp") == stamp:
+            return cached["example"]
+    except (OSError, ValueError):
+        pass
+    try:
+        example = predict.recognize_example(predict.Recognizer(model), predict.EXAMPLE_IMAGE)
+    except (ImportError, MnistReportError) as exc:
+        print(f"[mnist-report] worked example skipped: {exc}", flush=True)
+        return None
+    write_json_atomic(cache, {"stamp": stamp, "example": example})
+    return example
 
 
 def _environment() -> jinja2.Environment:
@@ -194,7 +250,7 @@ def render_pdf(blocks: list, context: dict, out: Path, env: jinja2.Environment) 
     os.close(fd)
     try:
         typst.compile(str(out / TYPST_FILE), output=tmp, root=str(out))
-        checkpoint("pdf-compiled")
+        interrupts.checkpoint("pdf-compiled")
         os.replace(tmp, out / PDF_FILE)
     except Exception as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -210,7 +266,8 @@ def render_documents(out: Path, folders: list[Path],
     context = build_context(out, folders, stale)
     blocks = narrative_blocks(context, env)
     html_path = render_html(blocks, context, out, env)
-    checkpoint("html-written")
+    interrupts.checkpoint("html-written")
+    interrupts.check()
     pdf_path = render_pdf(blocks, context, out, env)
     print(f"[mnist-report] wrote {html_path} and {pdf_path}", flush=True)
     return {"html": html_path, "pdf": pdf_path}

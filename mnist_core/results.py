@@ -105,3 +105,53 @@ def list_experiment_dirs(out: Path) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def validation_accuracy(results: dict) -> float:
+    """The final model's accuracy on the held-out validation images."""
+    validation = results["metrics"].get("validation") or {}
+    if validation.get("accuracy") is not None:
+        return float(validation["accuracy"])
+    # Results from before validation metrics were saved: Keras measured the same images
+    # with the final weights at the end of the last epoch.
+    history = results.get("history", {}).get("val_accuracy") or [0.0]
+    return float(history[-1])
+
+
+def is_quick(results: dict) -> bool:
+    """A `--quick` smoke run (a few thousand images), never the tutorial's real numbers."""
+    return results.get("config", {}).get("train_limit") is not None
+
+
+def best_experiment(candidates: list[dict]) -> dict:
+    """The one rule for "the best model": the highest validation accuracy.
+
+    Full runs before quick smoke runs; ties go to fewer parameters, then shorter training.
+    The test set is never looked at, so the test accuracy of the chosen model stays an
+    honest estimate.
+    """
+    if not candidates:
+        raise MnistReportError("no results to choose a best model from")
+    return max(candidates, key=lambda r: (not is_quick(r), validation_accuracy(r),
+                                          -r["model"]["params_total"],
+                                          -r["training"]["wall_time_s"]))
+
+
+BEST_MODEL_RULE = ("the highest accuracy on the validation images (ties: fewer parameters, "
+                   "then shorter training); the test set plays no part in the choice")
+
+
+def best_model_folder(out: Path) -> Path:
+    """The complete experiment folder in ``out`` whose model ``best_experiment`` picks."""
+    found = {}
+    for folder in list_experiment_dirs(out):
+        if (folder / MODEL_FILE).is_file():
+            try:
+                found[folder] = load_results(folder)
+            except MnistReportError:
+                continue
+    if not found:
+        raise MnistReportError(f"no trained model in {out}; run `mnist-report build` first "
+                               "(or pass --model PATH)")
+    best = best_experiment(list(found.values()))
+    return next(folder for folder, results in found.items() if results is best)

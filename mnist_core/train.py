@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass
 
@@ -12,6 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from . import interrupts
 from .config import MODELS, ExperimentConfig
 from .data import Mnist, as_image_batch, flatten_and_scale, one_hot
 from .models import build_model
@@ -64,41 +63,39 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 class StopBetweenBatches(keras.callbacks.Callback):
-    """Ctrl-C stops training between two batches; a second Ctrl-C stops it at once.
+    """Ctrl-C takes effect between two batches (see ``interrupts``), never inside a step."""
 
-    A KeyboardInterrupt that lands while TensorFlow is inside a step can abort the whole
-    process (glibc's ``free(): invalid next size``, seen on a real run) instead of unwinding;
-    raised from a callback, between steps, it unwinds like any Python exception.
-    """
+    def _check(self, *_args, **_kwargs) -> None:
+        interrupts.check()
 
-    def __init__(self) -> None:
+    on_train_batch_end = on_test_batch_end = on_epoch_end = _check
+
+
+class Progress(keras.callbacks.Callback):
+    """One line per epoch a person can read: where the build is and how long is left."""
+
+    def __init__(self, name: str, epochs: int, position: tuple[int, int] = (1, 1)) -> None:
         super().__init__()
-        self.requested = False
+        self.name, self.epochs, self.position = name, epochs, position
 
-    def _on_sigint(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
 
-    def _stop_if_requested(self, *_args, **_kwargs) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        elapsed = time.perf_counter() - self._start
+        left = elapsed / (epoch + 1) * (self.epochs - epoch - 1)
+        metrics = ", ".join(f"{k} {v:.4f}" if "loss" in k else f"{k} {v:.2%}"
+                            for k, v in logs.items() if k != "learning_rate")
+        n, total = self.position
+        print(f"[mnist-report] {self.name} (model {n} of {total}) Epoch {epoch + 1}/"
+              f"{self.epochs}: {metrics}; {_clock(elapsed)} elapsed, about {_clock(left)} left "
+              f"for {self.name}", flush=True)
 
-    on_train_batch_end = on_test_batch_end = on_epoch_end = _stop_if_requested
 
-    def __enter__(self) -> "StopBetweenBatches":
-        # Only where Python's own Ctrl-C handler is active: an ignored SIGINT (nohup) or a
-        # host's handler (a Jupyter kernel) is left alone.
-        self._previous = None
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-        self._stop_if_requested()
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
 
 
 @dataclass
@@ -132,8 +129,12 @@ def training_data(config: ExperimentConfig, splits: Splits):
     )
 
 
-def train(config: ExperimentConfig, splits: Splits) -> TrainedRun:
-    """Fit the model named in ``config`` with Keras' per-epoch progress on the terminal."""
+def train(config: ExperimentConfig, splits: Splits,
+          position: tuple[int, int] = (1, 1)) -> TrainedRun:
+    """Fit the model named in ``config``, one progress line per epoch (``position``: model n of m).
+
+    On a terminal Keras' progress bar shows the batches as well.
+    """
     seed_everything(config.seed)
     steps = -(-len(splits.x_train) // config.batch_size)
     model = build_model(config, steps)
@@ -142,15 +143,15 @@ def train(config: ExperimentConfig, splits: Splits) -> TrainedRun:
     start = time.perf_counter()
     data = training_data(config, splits)
     pipeline = isinstance(data, tf.data.Dataset)  # it batches and shuffles by itself
-    with StopBetweenBatches() as stopper:
+    with interrupts.deferred():
         fit = model.fit(
             *((data,) if pipeline else data),
             batch_size=None if pipeline else config.batch_size,
             shuffle=not pipeline,
             epochs=config.epochs,
-            validation_data=validation, callbacks=[timer, stopper],
-            # A progress bar on a terminal; one line per epoch in logs and CI.
-            verbose=1 if sys.stdout.isatty() else 2,
+            validation_data=validation,
+            callbacks=[timer, StopBetweenBatches(), Progress(config.model, config.epochs, position)],
+            verbose=1 if sys.stdout.isatty() else 0,
         )
     wall = time.perf_counter() - start
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}

@@ -246,39 +246,49 @@ def test_train_from_scratch_parameter_trains(tmp_path, mnist_dir):
 # --- The results the pages read -----------------------------------------------------
 
 def test_current_results_says_when_results_are_quick_or_stale(quick_build, mnist, tmp_path):
-    from mnist_core import MnistReportError, site
+    from mnist_core import MnistReportError, quarto
 
-    pages = site.current_results(quick_build["out"], data=mnist)
+    pages = quarto.current_results(quick_build["out"], data=mnist)
     assert pages["classic"].status == "quick" and pages["classic"].folder == quick_build["folder"]
-    assert "Quick smoke run" in site.status_note(pages["classic"])
+    assert "Quick smoke run" in quarto.status_note(pages["classic"])
     # The same results under a key that today's code would not produce: stale, with reasons.
     stale = tmp_path / "experiments" / "classic-000000000000"
     shutil.copytree(quick_build["folder"], stale)
-    page = site.current_results(tmp_path, data=mnist)["classic"]
+    page = quarto.current_results(tmp_path, data=mnist)["classic"]
     assert page.status == "stale" and "config epochs: 1 -> 10" in page.reasons
-    assert "Stale results" in site.status_note(page) and stale.name in site.status_note(page)
+    assert "Stale results" in quarto.status_note(page) and stale.name in quarto.status_note(page)
     with pytest.raises(MnistReportError, match="no results in"):
-        site.current_results(tmp_path / "empty", data=mnist)
+        quarto.current_results(tmp_path / "empty", data=mnist)
 
 
-def test_results_dir_resolves_against_the_project(monkeypatch, tmp_path):
-    from mnist_core import site
+def test_results_dir_resolves_against_the_project_the_user_works_in(monkeypatch, tmp_path):
+    """From a page's folder inside a project: the project's results/, not the package's."""
+    from mnist_core import quarto
 
-    monkeypatch.delenv(site.RESULTS_ENV, raising=False)
-    monkeypatch.chdir(tmp_path)
-    assert site.results_dir() == REPO / "results"
-    monkeypatch.setenv(site.RESULTS_ENV, "elsewhere")
-    assert site.results_dir() == REPO / "elsewhere"
+    project = tmp_path / "my-project"
+    (project / "report").mkdir(parents=True)
+    (project / "_quarto.yml").write_text("project:\n  type: website\n")
+    monkeypatch.delenv(quarto.RESULTS_ENV, raising=False)
+    monkeypatch.chdir(project / "report")  # Quarto runs a page's cells in its own folder
+    assert quarto.find_project() == project.resolve()
+    assert quarto.results_dir() == project.resolve() / "results"
+    monkeypatch.setenv(quarto.RESULTS_ENV, "elsewhere")
+    assert quarto.results_dir() == project.resolve() / "elsewhere"
+    monkeypatch.chdir(tmp_path)  # no project above: the current folder
+    monkeypatch.delenv(quarto.RESULTS_ENV)
+    assert quarto.find_project() is None
+    assert quarto.results_dir() == tmp_path.resolve() / "results"
+    assert quarto.render_site(None, tmp_path) is False
 
 
 # --- `mnist-report build` and `quarto render` ------------------------------------------
 
 def test_build_says_it_skipped_the_site_without_quarto(monkeypatch, capsys, tmp_path):
-    from mnist_core import site
+    from mnist_core import quarto
 
-    monkeypatch.setattr(site.shutil, "which", lambda name: None)
+    monkeypatch.setattr(quarto.shutil, "which", lambda name: None)
     docs = {"html": tmp_path / "tutorial.html", "pdf": tmp_path / "tutorial.pdf"}
-    assert site.render_site(REPO, tmp_path, docs) is False
+    assert quarto.render_site(REPO, tmp_path, docs) is False
     assert capsys.readouterr().out.strip() == (
         f"[mnist-report] quarto not found on PATH: skipped the Quarto site; the tutorial is in "
         f"{docs['html']} and {docs['pdf']}")
@@ -287,7 +297,7 @@ def test_build_says_it_skipped_the_site_without_quarto(monkeypatch, capsys, tmp_
 def test_render_site_reexecutes_the_pages_when_the_results_change(monkeypatch, tmp_path,
                                                                  quick_build):
     """A stand-in `quarto` records its calls: what render_site asks of the real one."""
-    from mnist_core import MnistReportError, site
+    from mnist_core import MnistReportError, quarto
 
     bin_dir, log = tmp_path / "bin", tmp_path / "calls"
     bin_dir.mkdir()
@@ -307,15 +317,15 @@ def test_render_site_reexecutes_the_pages_when_the_results_change(monkeypatch, t
         log.unlink(missing_ok=True)
         return lines
 
-    assert site.render_site(project, out) is True
+    assert quarto.render_site(project, out) is True
     expected_env = f"{out.resolve()} | {sys.executable}"
     assert calls() == [f"render report | {expected_env}", f"render | {expected_env}"]
-    assert site.render_site(project, out) is True  # same results: the frozen pages will do
+    assert quarto.render_site(project, out) is True  # same results: the frozen pages will do
     assert calls() == [f"render | {expected_env}"]
     (out / "experiments" / quick_build["folder"].name / "results.json").touch()
     monkeypatch.setenv("FAKE_QUARTO_EXIT", "1")
     with pytest.raises(MnistReportError, match="quarto render report` failed"):
-        site.render_site(project, out)
+        quarto.render_site(project, out)
 
 
 def test_cli_site_flag():
@@ -329,12 +339,12 @@ def test_cli_site_flag():
                     reason="quarto is not on PATH (install with `pip install .[site]` where "
                            "the Quarto binary can be downloaded)")
 def test_quarto_render_succeeds(quick_build, tmp_path):
-    from mnist_core import site
+    from mnist_core import quarto
 
     project = tmp_path / "project"
     shutil.copytree(REPO, project, ignore=shutil.ignore_patterns(
         ".git", "results", "_site", "_freeze", ".quarto", "__pycache__", ".venv"))
-    assert site.render_site(project, quick_build["out"]) is True
+    assert quarto.render_site(project, quick_build["out"]) is True
     for page in ("index", "report/tutorial", "report/comparison", "report/recognize"):
         assert (project / "_site" / f"{page}.html").is_file()
         assert (project / "_site" / f"{page}.pdf").is_file()

@@ -1,5 +1,5 @@
-"""What the Quarto pages need: the current results, displayable code, tables and figures,
-and the `quarto render` step of `mnist-report build`.
+"""The Quarto site: what its pages need (the current results, displayable code, tables and
+figures) and the `quarto render` step of `mnist-report build`.
 
 The pages (report/*.qmd) call these functions in their code cells, so the reader
 sees the real mnist_core calls. Nothing here imports TensorFlow unless a page
@@ -19,7 +19,7 @@ from typing import Callable
 
 from . import MnistReportError
 from .config import MODELS
-from .provenance import PACKAGE_DIR, REPO_DIR, function_source
+from .provenance import PACKAGE_DIR, function_source
 from .results import RESULTS_FILE, is_complete, list_experiment_dirs, load_results
 
 RESULTS_ENV = "MNIST_RESULTS_DIR"
@@ -32,11 +32,26 @@ def _log(message: str) -> None:
     print(f"[mnist-report] {message}", flush=True)
 
 
+def find_project(start: Path | None = None) -> Path | None:
+    """The Quarto project the user works in: the nearest folder with ``_quarto.yml``.
+
+    Searched from the current folder upwards (Quarto runs a page's cells in the page's own
+    folder), never from where the package is installed.
+    """
+    here = Path(start or Path.cwd()).resolve()
+    return next((folder for folder in (here, *here.parents)
+                 if (folder / "_quarto.yml").is_file()), None)
+
+
 def results_dir() -> Path:
-    """``$MNIST_RESULTS_DIR``, else ``results/`` in the project: never relative to the page's folder."""
+    """``$MNIST_RESULTS_DIR``, else ``results/`` of the Quarto project (else of the current folder).
+
+    A relative ``$MNIST_RESULTS_DIR`` is taken from the project's folder, not the page's.
+    """
+    base = find_project() or Path.cwd()
     value = os.environ.get(RESULTS_ENV)
     path = Path(value).expanduser() if value else Path("results")
-    return path if path.is_absolute() else REPO_DIR / path
+    return path if path.is_absolute() else base / path
 
 
 @dataclass(frozen=True)
@@ -186,15 +201,22 @@ def site_env(out: Path, data_dir: str | None = None) -> dict[str, str]:
     env[RESULTS_ENV] = str(Path(out).resolve())
     if data_dir:
         env["MNIST_DATA_DIR"] = str(Path(data_dir).expanduser().resolve())
+    # The cells import mnist_core from this very Python, wherever it is installed.
     env["QUARTO_PYTHON"] = sys.executable
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_DIR), env.get("PYTHONPATH")) if p)
     return env
 
 
-def render_site(project: Path, out: Path, documents: dict[str, Path] | None = None,
+def render_site(project: Path | None, out: Path, documents: dict[str, Path] | None = None,
                 data_dir: str | None = None) -> bool:
-    """Run `quarto render` in ``project`` on the results in ``out``; False when Quarto is absent."""
-    project, documents = Path(project), documents or {}
+    """Run `quarto render` in ``project`` on the results in ``out``; False when there is none.
+
+    ``project`` is the folder of ``_quarto.yml`` (``find_project``); None skips the site.
+    """
+    documents = documents or {}
+    if project is None:
+        _log("no _quarto.yml in the current folder or above: skipped the Quarto site")
+        return False
+    project = Path(project)
     quarto = shutil.which("quarto")
     if quarto is None:
         where = " and ".join(str(documents[k]) for k in ("html", "pdf") if k in documents) or \
