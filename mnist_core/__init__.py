@@ -3,7 +3,7 @@
 The modules are small and flat on purpose; each name says what it holds:
 ``config`` (typed settings), ``data`` (loading and checking MNIST), ``models``
 (the model registry), ``train``, ``evaluate``, ``results`` (the results folder),
-``figures``, ``document`` and ``render`` (HTML and PDF), ``cli``.
+``figures``, ``markup`` and ``render`` (HTML and PDF), ``cli``.
 
 Importing this package does not import TensorFlow: only ``models``, ``train``
 and ``evaluate`` do, so rendering stays fast.

@@ -2,13 +2,12 @@
 
 Computation for the documents (derived numbers, tables, code excerpts) lives
 here; the templates only lay it out. Both documents render from the same
-blocks, parsed from one narrative, so they cannot disagree.
+Markdown tokens (mnist_core/markup.py), parsed from one narrative, so they cannot disagree.
 """
 
 from __future__ import annotations
 
 import base64
-import html as _html
 import os
 import tempfile
 from importlib import resources
@@ -18,7 +17,7 @@ import jinja2
 
 from . import MnistReportError, __version__, interrupts
 from .config import MODELS
-from .document import inline_html, inline_typst, parse, slug, typst_escape, typst_string
+from . import markup
 from .figures import ensure_comparison_figures, ensure_experiment_figures
 from .provenance import PACKAGE_DIR, function_source
 from .results import (BEST_MODEL_RULE, FILE_MODE, MODEL_FILE, best_experiment, load_results,
@@ -211,16 +210,14 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(pct=pct, thousands=thousands, inline_html=inline_html,
-                       inline_typst=inline_typst, typst_escape=typst_escape,
-                       typst_string=typst_string, slug=slug)
+    env.filters.update(pct=pct, thousands=thousands)
     return env
 
 
-def narrative_blocks(context: dict, env: jinja2.Environment | None = None) -> list:
+def narrative(context: dict, env: jinja2.Environment | None = None) -> list:
+    """The narrative's Markdown tokens, for both documents."""
     env = env or _environment()
-    text = env.get_template("tutorial.md.j2").render(**context)
-    return parse(text)
+    return markup.parse(env.get_template("tutorial.md.j2").render(**context))
 
 
 def _data_uri(path: Path) -> str:
@@ -228,22 +225,36 @@ def _data_uri(path: Path) -> str:
     return f"data:image/svg+xml;base64,{data}"
 
 
-def render_html(blocks: list, context: dict, out: Path, env: jinja2.Environment) -> Path:
-    """One self-contained HTML file: figures embedded, no external assets."""
+# Figure widths in the PDF, by label: grids of small digits read well at half width.
+GRID_FIGURES = {"fig-train-samples", "fig-correct", "fig-wrong", "fig-confident-mistakes",
+                "fig-confusion"}
+WIDE_FIGURES = {"fig-recognize"}
+
+
+def figure_width(label: str) -> str:
+    return "52%" if label in GRID_FIGURES else "100%" if label in WIDE_FIGURES else "78%"
+
+
+def render_html(tokens: list, context: dict, out: Path, env: jinja2.Environment) -> Path:
+    """One self-contained HTML file: figures embedded, code highlighted, no external assets."""
     env = env.overlay(autoescape=True)
-    env.filters["embed"] = lambda rel: _data_uri(out / rel)
-    env.filters["inline_html"] = lambda text: jinja2.utils.markupsafe.Markup(inline_html(text))
-    page = env.get_template("tutorial.html.j2").render(blocks=blocks, html=_html, **context)
+    title = [i for i, t in enumerate(tokens) if t.type == "heading_open" and t.tag == "h1"]
+    body = [t for i, t in enumerate(tokens) if not any(0 <= i - j < 3 for j in title)]
+    page = env.get_template("tutorial.html.j2").render(
+        headings=markup.headings(tokens, markup.inline_html),
+        body=markup.to_html(body, embed=lambda rel: _data_uri(out / rel)),
+        highlight_css=markup.highlight_css(), **context)
     path = out / HTML_FILE
     write_bytes_atomic(path, page.encode("utf-8"))
     return path
 
 
-def render_pdf(blocks: list, context: dict, out: Path, env: jinja2.Environment) -> Path:
-    """Typst source from the same blocks, compiled to PDF with the typst package."""
+def render_pdf(tokens: list, context: dict, out: Path, env: jinja2.Environment) -> Path:
+    """Typst source from the same tokens, compiled to PDF with the typst package."""
     import typst
 
-    source_text = env.get_template("tutorial.typ.j2").render(blocks=blocks, **context)
+    source_text = env.get_template("tutorial.typ.j2").render(
+        body=markup.to_typst(tokens, figure_width), **context)
     write_bytes_atomic(out / TYPST_FILE, source_text.encode("utf-8"))
     fd, tmp = tempfile.mkstemp(prefix=f".{PDF_FILE}.", suffix=".pdf", dir=out)
     os.fchmod(fd, FILE_MODE)
@@ -264,10 +275,10 @@ def render_documents(out: Path, folders: list[Path],
     out = Path(out)
     env = _environment()
     context = build_context(out, folders, stale)
-    blocks = narrative_blocks(context, env)
-    html_path = render_html(blocks, context, out, env)
+    tokens = narrative(context, env)
+    html_path = render_html(tokens, context, out, env)
     interrupts.checkpoint("html-written")
     interrupts.check()
-    pdf_path = render_pdf(blocks, context, out, env)
+    pdf_path = render_pdf(tokens, context, out, env)
     print(f"[mnist-report] wrote {html_path} and {pdf_path}", flush=True)
     return {"html": html_path, "pdf": pdf_path}
