@@ -25,3 +25,8 @@ class MnistReportError(Exception):
 
 class UsageError(MnistReportError):
     """A wrong option or combination of options: exit code 2, like argparse's own errors."""
+
+
+def log(message: str) -> None:
+    """One progress line of the tool, flushed so that it interleaves with Keras' output."""
+    print(f"[mnist-report] {message}", flush=True)

@@ -142,7 +142,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _options(args: argparse.Namespace, **overrides):
     """BuildOptions from whichever of its fields this subcommand has, plus ``overrides``."""
-    from .build import BuildOptions
+    from .experiments import BuildOptions
 
     names = {f.name for f in dataclasses.fields(BuildOptions)}
     fields = {k: v for k, v in vars(args).items() if k in names and k not in overrides}
@@ -150,7 +150,7 @@ def _options(args: argparse.Namespace, **overrides):
 
 
 def _status(args: argparse.Namespace) -> int:
-    from .build import status
+    from .experiments import status
     from .results import load_results
 
     report = status(_options(args))
@@ -170,7 +170,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _clean(args: argparse.Namespace) -> int:
-    from .build import clean
+    from .experiments import clean
 
     removed = clean(_options(args), dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"

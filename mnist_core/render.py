@@ -15,11 +15,10 @@ from pathlib import Path
 
 import jinja2
 
-from . import MnistReportError, __version__, interrupts
+from . import MnistReportError, __version__, interrupts, log, markup
 from .config import MODELS
-from . import markup
 from .figures import ensure_comparison_figures, ensure_experiment_figures
-from .provenance import PACKAGE_DIR, function_source
+from .provenance import function_source
 from .results import (BEST_MODEL_RULE, FILE_MODE, MODEL_FILE, best_experiment, load_results,
                       validation_accuracy, write_bytes_atomic, write_json_atomic)
 
@@ -37,11 +36,6 @@ def pct(value: float, digits: int = 2) -> str:
 
 def thousands(value: int) -> str:
     return f"{value:,}"
-
-
-def source(module: str, name: str) -> str:
-    """The real code of a function in mnist_core, for the documents to show."""
-    return function_source(PACKAGE_DIR / module, name)
 
 
 def _experiment_view(results: dict, folder: Path, out: Path) -> dict:
@@ -164,7 +158,7 @@ def build_context(out: Path, folders: list[Path], stale: dict[str, list[str]] | 
         "comparison": comparison,
         "stale": stale or {},
         "version": __version__,
-        "source": source,
+        "source": function_source,
     }
 
 
@@ -196,7 +190,7 @@ def worked_example(folder: Path) -> dict | None:
     try:
         example = predict.recognize_example(predict.Recognizer(model), predict.EXAMPLE_IMAGE)
     except (ImportError, MnistReportError) as exc:
-        print(f"[mnist-report] worked example skipped: {exc}", flush=True)
+        log(f"worked example skipped: {exc}")
         return None
     write_json_atomic(cache, {"stamp": stamp, "example": example})
     return example
@@ -280,5 +274,5 @@ def render_documents(out: Path, folders: list[Path],
     interrupts.checkpoint("html-written")
     interrupts.check()
     pdf_path = render_pdf(tokens, context, out, env)
-    print(f"[mnist-report] wrote {html_path} and {pdf_path}", flush=True)
+    log(f"wrote {html_path} and {pdf_path}")
     return {"html": html_path, "pdf": pdf_path}
