@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import MnistReportError, log
+from . import MnistReportError, log, view
 from .config import MODELS
 from .experiments import BuildOptions, plan, train_experiments
 from .provenance import function_source
 from .results import (RESULTS_FILE, complete_by_model, is_complete, list_experiment_dirs,
                       load_results, newest_results)
+from .view import Shown
 
 RESULTS_ENV = "MNIST_RESULTS_DIR"
 # The pages that read results: re-executed when the results change (see render_site).
@@ -52,15 +53,8 @@ def results_dir() -> Path:
     return path if path.is_absolute() else base / path
 
 
-@dataclass(frozen=True)
-class PageResults:
-    """One model's results as a page shows them, with whether they match today's code and data."""
-
-    model: str
-    folder: Path
-    results: dict
-    status: str  # "current", "quick" (a current --quick smoke run) or "stale"
-    reasons: tuple[str, ...] = ()
+# One model's results as a page shows them: the same record the HTML/PDF tutorial uses.
+PageResults = Shown
 
 
 def current_results(out: Path | None = None, models: tuple[str, ...] | None = None,
@@ -106,16 +100,7 @@ def train_from_scratch(out: Path | None = None, models: tuple[str, ...] = ("clas
 
 def status_note(page: PageResults) -> str:
     """Markdown that says where a page's numbers come from when they are not the full current run."""
-    if page.status == "current":
-        return ""
-    if page.status == "quick":
-        return (f"::: {{.callout-warning}}\n**Quick smoke run.** The {page.model} numbers below "
-                "come from `mnist-report build --quick` (a few thousand images, one epoch), not "
-                "the full tutorial run. Run `mnist-report build` for the real numbers.\n:::\n")
-    reasons = "; ".join(page.reasons) or "unknown"
-    return (f"::: {{.callout-warning}}\n**Stale results.** The {page.model} numbers below come from "
-            f"`{page.folder.name}`, which no longer matches the code or configuration ({reasons}). "
-            "Run `mnist-report build` to bring them up to date.\n:::\n")
+    return view.status_note([page])
 
 
 # --- What a cell displays ----------------------------------------------------

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import jinja2
 
-from . import MnistReportError, __version__, interrupts, log, markup
+from . import MnistReportError, __version__, interrupts, log, markup, view
 from .config import MODELS
 from .figures import ensure_comparison_figures, ensure_experiment_figures
 from .provenance import function_source
-from .results import (BEST_MODEL_RULE, FILE_MODE, MODEL_FILE, best_experiment, load_results,
+from .results import (BEST_MODEL_RULE, FILE_MODE, MODEL_FILE, best_experiment, is_quick, load_results,
                       validation_accuracy, write_bytes_atomic, write_json_atomic)
 
 # The repository's templates/ folder, installed as the package mnist_core.templates: found
@@ -43,10 +43,6 @@ def _experiment_view(results: dict, folder: Path, out: Path) -> dict:
     metrics = results["metrics"]
     figures = {p.stem: os.path.relpath(p, out) for p in sorted((folder / "figures").glob("*.svg"))}
     history = results["history"]
-    best_epoch = max(range(len(history.get("val_accuracy", [0]))),
-                     key=lambda i: history.get("val_accuracy", [0])[i]) + 1
-    per_class = results["analysis"]["per_class_accuracy"]
-    worst = min(range(10), key=lambda d: per_class[d])
     final_train = history.get("accuracy", [0.0])[-1]
     final_val = history.get("val_accuracy", [None])[-1]
     return {
@@ -61,9 +57,6 @@ def _experiment_view(results: dict, folder: Path, out: Path) -> dict:
         "test_errors": metrics["test"]["errors"],
         "test_size": metrics["test"]["size"],
         "wall_time_s": results["training"]["wall_time_s"],
-        "best_val_epoch": best_epoch,
-        "worst_digit": worst,
-        "worst_digit_acc": per_class[worst],
     }
 
 
@@ -149,14 +142,21 @@ def build_context(out: Path, folders: list[Path], stale: dict[str, list[str]] | 
             "total_training_s": sum(e["wall_time_s"] for e in ordered),
             "benchmark": load_benchmarks(out, main["data"]["sha256"]),
         }
+    stale = stale or {}
+    shown = [view.Shown(r["experiment"], folder, r,
+                        "stale" if r["experiment"] in stale else "quick" if is_quick(r) else "current",
+                        tuple(stale.get(r["experiment"], ())))
+             for folder, r in loaded.items()]
     return {
+        "view": view,
+        "status_note": view.status_note(shown),
         "experiments": ordered,
         "by_name": experiments,
         "main": main,
         "best": best,
         "best_model_rule": BEST_MODEL_RULE,
         "comparison": comparison,
-        "stale": stale or {},
+        "stale": stale,
         "version": __version__,
         "source": function_source,
     }
