@@ -197,7 +197,11 @@ def inline_typst(children: list[Token]) -> str:
     for token in children or []:
         kind = token.type
         if kind == "text":
-            out.append(typst_escape(token.content))
+            text = typst_escape(token.content)
+            # After #strong[...] or #raw(...), "." "(" "[" would continue the expression.
+            if out and out[-1].endswith(("]", ")")) and text[:1] in (".", "(", "["):
+                text = "\\" + text
+            out.append(text)
         elif kind == "code_inline":
             out.append(f"#raw({typst_string(token.content)})")
         elif kind in ("softbreak",):

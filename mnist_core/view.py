@@ -8,6 +8,7 @@ TensorFlow, no matplotlib, no files.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -22,6 +23,14 @@ class Shown:
     results: dict
     status: str  # "current", "quick" (a current --quick smoke run) or "stale"
     reasons: tuple[str, ...] = ()
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|])")
+
+
+def md_escape(text: str) -> str:
+    """Text that Markdown shows as it is (``__init__.py`` stays a file name, not bold)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def _names(items: list[str]) -> str:
@@ -42,7 +51,7 @@ def status_note(shown: Iterable[Shown]) -> str:
                      "real numbers.")
     if stale:
         each = "; ".join(f"the {s.model} numbers come from `{s.folder.name}`, which no longer "
-                         f"matches the code or configuration ({'; '.join(s.reasons) or 'unknown'})"
+                         f"matches the code or configuration ({md_escape('; '.join(s.reasons) or 'unknown')})"
                          for s in stale)
         parts.append(f"**Stale results.** {each[0].upper()}{each[1:]}. Run `mnist-report build` "
                      "to bring them up to date.")
