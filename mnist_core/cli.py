@@ -7,7 +7,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from . import MnistReportError, UsageError, __version__
+from . import MnistReportError, UsageError, __version__, log
 from .config import DEFAULT_MODELS, MODELS
 
 
@@ -177,7 +177,7 @@ def _clean(args: argparse.Namespace) -> int:
     for path, size in removed:
         print(f"{verb} {path} ({size / 1e6:.1f} MB)")
     total = sum(size for _, size in removed) / 1e6
-    print(f"[mnist-report] {verb} {len(removed)} folder(s), {total:.1f} MB")
+    log(f"{verb} {len(removed)} folder(s), {total:.1f} MB")
     return 0
 
 
@@ -203,7 +203,7 @@ def _build(args: argparse.Namespace) -> int:
         # A known model that is not being built: BuildOptions says so.
     summary = build(_options(args, models=models, force=force, render=render, site=site))
     trained = ", ".join(summary["trained"]) or "nothing (all results current)"
-    print(f"[mnist-report] done in {summary['seconds']:.1f} s; trained: {trained}")
+    log(f"done in {summary['seconds']:.1f} s; trained: {trained}")
     return 0
 
 

@@ -263,11 +263,13 @@ def to_typst(tokens: list[Token], figure_width: Callable[[str], str]) -> str:
         elif kind in ("fence", "code_block"):
             lang = token.info.strip()
             extra = f", lang: {typst_string(lang)}" if lang and lang != "output" else ""
-            out.append(f"#raw({typst_string(token.content.rstrip(chr(10)))}, block: true{extra})\n\n")
+            code = typst_string(token.content.rstrip("\n"))
+            out.append(f"#raw({code}, block: true{extra})\n\n")
         elif kind == "container_figure_open":
             path, label = _figure_args(token)
             caption = next(t for t in tokens[i:] if t.type == "inline")
-            end = next(j for j in range(i, len(tokens)) if tokens[j].type == "container_figure_close")
+            end = next(j for j in range(i, len(tokens))
+                       if tokens[j].type == "container_figure_close")
             out.append(f"#figure(image({typst_string(path)}, width: {figure_width(label)}), "
                        f"caption: [{inline_typst(caption.children)}])"
                        f"{f' <{label}>' if label else ''}\n\n")

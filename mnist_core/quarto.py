@@ -99,7 +99,7 @@ def train_from_scratch(out: Path | None = None, models: tuple[str, ...] = ("clas
 
 
 def status_note(page: PageResults) -> str:
-    """Markdown that says where a page's numbers come from when they are not the full current run."""
+    """Markdown that says where a page's numbers come from, unless from the full current run."""
     return view.status_note([page])
 
 

@@ -19,8 +19,8 @@ from . import MnistReportError, __version__, interrupts, log, markup, view
 from .config import MODELS
 from .figures import ensure_comparison_figures, ensure_experiment_figures
 from .provenance import function_source
-from .results import (BEST_MODEL_RULE, FILE_MODE, MODEL_FILE, best_experiment, is_quick, load_results,
-                      validation_accuracy, write_bytes_atomic, write_json_atomic)
+from .results import (BEST_MODEL_RULE, FILE_MODE, MODEL_FILE, best_experiment, is_quick,
+                      load_results, validation_accuracy, write_bytes_atomic, write_json_atomic)
 
 # The repository's templates/ folder, installed as the package mnist_core.templates: found
 # the same way from a checkout, an editable install and a wheel.
@@ -143,10 +143,11 @@ def build_context(out: Path, folders: list[Path], stale: dict[str, list[str]] | 
             "benchmark": load_benchmarks(out, main["data"]["sha256"]),
         }
     stale = stale or {}
-    shown = [view.Shown(r["experiment"], folder, r,
-                        "stale" if r["experiment"] in stale else "quick" if is_quick(r) else "current",
-                        tuple(stale.get(r["experiment"], ())))
-             for folder, r in loaded.items()]
+    shown = []
+    for folder, r in loaded.items():
+        status = "stale" if r["experiment"] in stale else "quick" if is_quick(r) else "current"
+        shown.append(view.Shown(r["experiment"], folder, r, status,
+                                tuple(stale.get(r["experiment"], ()))))
     return {
         "view": view,
         "status_note": view.status_note(shown),

@@ -51,8 +51,8 @@ def status_note(shown: Iterable[Shown]) -> str:
                      "real numbers.")
     if stale:
         each = "; ".join(f"the {s.model} numbers come from `{s.folder.name}`, which no longer "
-                         f"matches the code or configuration ({md_escape('; '.join(s.reasons) or 'unknown')})"
-                         for s in stale)
+                         "matches the code or configuration "
+                         f"({md_escape('; '.join(s.reasons) or 'unknown')})" for s in stale)
         parts.append(f"**Stale results.** {each[0].upper()}{each[1:]}. Run `mnist-report build` "
                      "to bring them up to date.")
     if not parts:
