@@ -95,6 +95,18 @@ def layers_table(results: dict) -> Table:
              for r in results["model"]["summary_rows"]], "lllr")
 
 
+def models_table(runs: list[dict]) -> Table:
+    """The models side by side: size, training cost, accuracy (one results.json each)."""
+    rows = []
+    for r in runs:
+        train, test = r["metrics"]["train"], r["metrics"]["test"]
+        rows.append([r["experiment"], f"{r['model']['params_total']:,}", str(r["config"]["epochs"]),
+                     f"{r['training']['wall_time_s']:.0f} s", f"{train['accuracy']:.2%}",
+                     f"{test['accuracy']:.2%}", f"{test['errors']:,} / {test['size']:,}"])
+    return (["Model", "Parameters", "Epochs", "Training time", "Train accuracy", "Test accuracy",
+             "Test errors"], rows, "lrrrrrr")
+
+
 def markdown_table(table: Table, caption: str = "") -> str:
     """A pipe table, with a Pandoc-style ``Table:`` caption when given."""
     header, rows, align = table
