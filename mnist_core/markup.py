@@ -216,8 +216,9 @@ def inline_typst(children: list[Token]) -> str:
             out.append(f"#link({typst_string(token.attrGet('href'))})[")
         elif kind in ("strong_close", "em_close", "link_close"):
             out.append("]")
-        elif kind in ("html_inline", "image"):
+        elif kind == "image":  # an inline image: its alt text
             out.append(typst_escape(token.content))
+        # html_inline: raw HTML is for the HTML page only (as html_block tokens are).
     return "".join(out)
 
 

@@ -74,3 +74,11 @@ def test_typst_compiles_and_keeps_every_part(tmp_path):
     source.write_text("#let title(it) = heading(it)\n#let contents() = outline()\n" + body)
     typst.compile(str(source), output=str(tmp_path / "doc.pdf"), root=str(tmp_path))
     assert (tmp_path / "doc.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_raw_html_is_for_the_html_page_only():
+    tokens = markup.parse('Press <kbd>Enter</kbd>.\n\n<div id="pad"><canvas></canvas></div>\n')
+    assert '<div id="pad"><canvas></canvas></div>' in markup.to_html(tokens, embed=str)
+    assert "Press <kbd>Enter</kbd>." in markup.to_html(tokens, embed=str)
+    typst_text = markup.to_typst(tokens, figure_width=str)
+    assert "Press Enter." in typst_text and "canvas" not in typst_text
