@@ -81,3 +81,10 @@ def test_no_paragraph_is_written_in_both_tellings():
     for page in (REPO / "report").glob("*.qmd"):
         copies = jinja & set(_paragraphs(page.read_text()))
         assert not copies, f"{page.name} repeats the narrative: {copies}"
+
+
+def test_every_include_of_a_page_resolves():
+    """Quarto reads an include relative to the page that includes it."""
+    for page in [*(REPO / "report").glob("*.qmd"), REPO / "index.qmd"]:
+        for target in re.findall(r"\{\{< include (\S+) >\}\}", page.read_text()):
+            assert (page.parent / target).is_file(), f"{page.name}: {target} is missing"
