@@ -14,6 +14,7 @@ Python code is highlighted by Pygments in the HTML and by Typst itself in the PD
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from dataclasses import dataclass
@@ -104,8 +105,14 @@ def parser() -> MarkdownIt:
     return md
 
 
+@functools.cache
+def _shared() -> MarkdownIt:
+    """One parser for parsing and inline HTML (to_html changes its own renderer's rules)."""
+    return parser()
+
+
 def parse(text: str) -> list[Token]:
-    return parser().parse(text)
+    return _shared().parse(text)
 
 
 def headings(tokens: list[Token], render_inline: Callable[[list[Token]], str]) -> list[Heading]:
@@ -171,7 +178,7 @@ def to_html(tokens: list[Token], embed: Callable[[str], str]) -> str:
 
 
 def inline_html(tokens: list[Token]) -> str:
-    md = parser()
+    md = _shared()
     return md.renderer.renderInline(tokens, md.options, {})
 
 
