@@ -69,8 +69,10 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         project, out = Path(tmp) / "project", Path(tmp) / "results"
+        # symlinks=True: mnist_core/templates stays a link to the copy's templates/, so the
+        # template edit below is the one the build renders.
         for part in ("mnist_core", "templates"):
-            shutil.copytree(REPO / part, project / part,
+            shutil.copytree(REPO / part, project / part, symlinks=True,
                             ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copytree(args.out, out, ignore=shutil.ignore_patterns(".lock"))
         _, log = timed_build(project, out, args)  # warms the figure stamps

@@ -3,7 +3,9 @@
 The modules are small and flat on purpose; each name says what it holds:
 ``config`` (typed settings), ``data`` (loading and checking MNIST), ``models``
 (the model registry), ``train``, ``evaluate``, ``results`` (the results folder),
-``figures``, ``document`` and ``render`` (HTML and PDF), ``cli``.
+``experiments`` (what is current; training the rest), ``view`` (what the documents say
+about a run), ``figures``, ``markup`` and ``render`` (HTML and PDF), ``quarto`` (the
+site), ``build`` (train -> render -> site), ``cli``. docs/ARCHITECTURE.md has the map.
 
 Importing this package does not import TensorFlow: only ``models``, ``train``
 and ``evaluate`` do, so rendering stays fast.
@@ -25,3 +27,8 @@ class MnistReportError(Exception):
 
 class UsageError(MnistReportError):
     """A wrong option or combination of options: exit code 2, like argparse's own errors."""
+
+
+def log(message: str) -> None:
+    """One progress line of the tool, flushed so that it interleaves with Keras' output."""
+    print(f"[mnist-report] {message}", flush=True)

@@ -1,256 +1,27 @@
-"""The build: decide what is stale, train only that, draw figures, render documents.
+"""`mnist-report build` and `render`, start to end: results -> documents -> site, in that order.
 
-TensorFlow is imported only when something must be trained, so a rebuild
-after a template edit stays fast.
+The steps live in their own modules and know nothing of each other's callers:
+``experiments`` (what is current, train the rest), ``render`` (HTML and PDF from the
+results), ``quarto`` (the Quarto site). This module only runs them one after another.
 """
 
 from __future__ import annotations
 
-import shutil
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import filelock
+from . import interrupts, log
+from .data import load_mnist
+# Re-exported: the build's options and plan are what callers of build() pass and read.
+from .experiments import BuildOptions, Planned, build_lock, plan, renderable, train_stale
+from .quarto import find_project, render_site
+from .render import render_documents
 
-from . import MnistReportError, UsageError, interrupts
-from .config import DEFAULT_MODELS, MODELS, ExperimentConfig, default_config
-from .data import Mnist, describe_shapes, load_mnist
-from .provenance import experiment_key, explain_change, key_inputs, provenance
-from .results import (MODEL_FILE, RESULTS_FILE, SCHEMA_VERSION, experiment_dir, is_complete,
-                      list_experiment_dirs, load_results, new_staging_dir, publish_dir,
-                      write_json_atomic)
-
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    """What `mnist-report build` was asked to do."""
-
-    out: Path = Path("results")
-    data_dir: str | None = None
-    models: tuple[str, ...] = DEFAULT_MODELS
-    epochs: int | None = None
-    seed: int = 1
-    quick: bool = False
-    force: tuple[str, ...] = ()
-    render: bool = True
-    # `quarto render` after the documents; the CLI turns it on (see site.render_site).
-    site: bool = False
-
-    def configs(self) -> list[ExperimentConfig]:
-        return [default_config(m, epochs=self.epochs, seed=self.seed, quick=self.quick)
-                for m in self.models]
-
-    def __post_init__(self) -> None:
-        unknown = [m for m in self.force if m not in self.models]
-        if unknown:
-            raise UsageError(
-                f"--force {', '.join(unknown)}: not among the models being built "
-                f"({', '.join(self.models)}); add it with --models")
-
-
-@dataclass
-class Planned:
-    """One experiment of a build: where its results live and whether they are current."""
-
-    config: ExperimentConfig
-    inputs: dict
-    key: str
-    folder: Path
-    fresh: bool
-    reasons: list[str] = field(default_factory=list)
-
-
-def _log(message: str) -> None:
-    print(f"[mnist-report] {message}", flush=True)
-
-
-@contextmanager
-def build_lock(out: Path):
-    """One build per results folder at a time; a second one waits and says so.
-
-    filelock takes an OS lock (flock on Unix, msvcrt on Windows) that dies with the
-    process, so a killed build never leaves the folder locked.
-    """
-    out.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(out / ".lock")
-    try:
-        lock.acquire(timeout=0)
-    except filelock.Timeout:
-        _log(f"waiting for the build already running in {out} ...")
-        lock.acquire()
-    try:
-        interrupts.checkpoint("locked")
-        yield
-    finally:
-        lock.release()
-
-
-def plan(options: BuildOptions, data: Mnist) -> list[Planned]:
-    """Key every configured experiment and compare with what is on disk."""
-    planned = []
-    previous = _complete_by_model(options.out)
-    for config in options.configs():
-        inputs = key_inputs(config, data.sha256)
-        key = experiment_key(inputs)
-        folder = experiment_dir(options.out, config.model, key)
-        fresh = is_complete(folder) and config.model not in options.force
-        reasons: list[str] = []
-        if config.model in options.force:
-            reasons = ["forced (--force)"]
-        elif not fresh:
-            reasons = _stale_reasons(previous.get(config.model, []), inputs)
-        planned.append(Planned(config, inputs, key, folder, fresh, reasons))
-    return planned
-
-
-def _complete_by_model(out: Path) -> dict[str, list[Path]]:
-    found: dict[str, list[Path]] = {}
-    for folder in list_experiment_dirs(out):
-        if is_complete(folder):
-            found.setdefault(folder.name.rsplit("-", 1)[0], []).append(folder)
-    return found
-
-
-def renderable(planned: list[Planned], out: Path) -> tuple[list[Path], dict[str, list[str]]]:
-    """The folders to render: current ones, else the newest stale one (flagged), per model."""
-    previous = _complete_by_model(out)
-    folders, stale = [], {}
-    for item in planned:
-        if is_complete(item.folder):
-            folders.append(item.folder)
-        elif previous.get(item.config.model):
-            folders.append(_newest(previous[item.config.model]))
-            stale[item.config.model] = item.reasons
-    return folders, stale
-
-
-def current_folders(options: BuildOptions, data: Mnist) -> set[Path]:
-    """The folder of every model's current key, full and quick, with these epochs and seed.
-
-    Whatever the flags of one command, results that any model's build would reuse today
-    are never unreferenced.
-    """
-    folders = set()
-    for quick in (False, True):
-        wide = BuildOptions(out=options.out, models=tuple(MODELS), epochs=options.epochs,
-                            seed=options.seed, quick=quick)
-        folders.update(item.folder for item in plan(wide, data))
-    return folders
-
-
-def unreferenced(out: Path, keep: set[Path]) -> list[Path]:
-    """Result folders outside ``keep``, and leftovers of interrupted builds."""
-    root = out / "experiments"
-    if not root.is_dir():
-        return []
-    names = {folder.name for folder in keep}
-    return sorted(p for p in root.iterdir()
-                  if p.is_dir() and (p.name.startswith(".") or p.name not in names))
-
-
-def remove_leftovers(out: Path) -> None:
-    """Staging folders of a build that was killed; safe to delete while we hold the lock."""
-    root = out / "experiments"
-    if root.is_dir():
-        for path in root.iterdir():
-            if path.name.startswith((".tmp-", ".old-")):
-                shutil.rmtree(path, ignore_errors=True)
-
-
-def _newest(candidates: list[Path]) -> Path:
-    return max(candidates, key=lambda p: (p / RESULTS_FILE).stat().st_mtime)
-
-
-def _stale_reasons(candidates: list[Path], inputs: dict) -> list[str]:
-    """Explain against the newest earlier result of the same model, if any."""
-    if not candidates:
-        return ["no results yet"]
-    newest = _newest(candidates)
-    try:
-        old = load_results(newest).get("key_inputs", {})
-    except MnistReportError:
-        return ["previous results unreadable"]
-    return explain_change(old, inputs) or ["no results for this key yet"]
-
-
-def run_experiment(item: Planned, data: Mnist, out: Path,
-                   position: tuple[int, int] = (1, 1)) -> Path:
-    """Train, evaluate and save one experiment, publishing its folder only when complete.
-
-    Only what the key covers is computed here; what the documents add (figures, the
-    worked example) is made at render time.
-    """
-    from . import evaluate, models, train  # TensorFlow loads here, only when needed
-
-    config = item.config
-    splits = train.make_splits(data, config)
-    _log(f"training {config.model}: {len(splits.x_train)} training, {len(splits.x_val)} "
-         f"validation, {len(splits.x_test)} test images, {config.epochs} epochs, "
-         f"batch {config.batch_size}, seed {config.seed}")
-    run = train.train(config, splits, position)
-    _log(f"{config.model}: trained in {run.wall_time_s:.1f} s; evaluating")
-    evaluation = evaluate.evaluate(run.model, splits)
-    interrupts.check()
-    info = MODELS[config.model]
-    results = {
-        "schema_version": SCHEMA_VERSION,
-        "experiment": config.model,
-        "key": item.key,
-        "key_inputs": item.inputs,
-        "config": config.to_dict(),
-        "model": {
-            "name": config.model,
-            "title": info.title,
-            "summary": info.summary,
-            "input_kind": info.input_kind,
-            "params_total": int(run.model.count_params()),
-            "params_trainable": int(sum(int(w.numpy().size) for w in run.model.trainable_weights)),
-            "summary_text": models.summary_text(run.model),
-            "summary_rows": models.summary_rows(run.model),
-        },
-        "data": {
-            "source": data.source,
-            "sha256": data.sha256,
-            "shapes": data.shapes(),
-            "shapes_text": describe_shapes(data),
-            "train_size": len(splits.x_train),
-            "val_size": len(splits.x_val),
-            "test_size": len(splits.x_test),
-            "train_samples": [{"true": int(data.y_train[i]), "image": data.x_train[i].tolist()}
-                              for i in range(9)],
-        },
-        "history": run.history,
-        "training": {
-            "wall_time_s": run.wall_time_s,
-            "epoch_times_s": run.epoch_times,
-            "images_per_s": run.train_size * config.epochs / run.wall_time_s,
-            "epochs": config.epochs,
-        },
-        **evaluation,
-        "provenance": provenance(data.sha256, data.source),
-    }
-    staging = new_staging_dir(out, config.model)
-    try:
-        run.model.save(staging / MODEL_FILE)
-        interrupts.checkpoint("staged")
-        # results.json last: its presence is what marks the folder complete.
-        write_json_atomic(staging / RESULTS_FILE, results)
-        publish_dir(staging, item.folder)
-        interrupts.checkpoint("published")
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    test = results["metrics"]["test"]
-    _log(f"{config.model}: test accuracy {test['accuracy']:.4f} ({test['errors']} errors "
-         f"of {test['size']}); results in {item.folder}")
-    return item.folder
+__all__ = ["BuildOptions", "Planned", "build", "plan", "render_only"]
 
 
 def build(options: BuildOptions) -> dict:
-    """Train what has no current results, then render the documents. Returns a summary.
+    """Train what has no current results, then render the documents, then the site.
 
     Ctrl-C finishes the step under way (a batch, an evaluation, a document) and stops with
     every complete result kept.
@@ -258,32 +29,16 @@ def build(options: BuildOptions) -> dict:
     out = Path(options.out)
     with interrupts.deferred(), build_lock(out):
         start = time.perf_counter()
-        remove_leftovers(out)
         data = load_mnist(options.data_dir)
-        _log(f"MNIST from {data.source}")
-        planned = plan(options, data)
-        stale = [item for item in planned if not item.fresh]
-        for item in planned:
-            if item.fresh:
-                _log(f"{item.config.model}: up to date ({item.folder.name}), reusing")
-        if stale:
-            print(describe_shapes(data), flush=True)  # as the classic tutorial does
-        trained = []
-        for n, item in enumerate(stale, 1):
-            _log(f"model {n} of {len(stale)}: {item.config.model} needs training "
-                 f"({'; '.join(item.reasons)})")
-            run_experiment(item, data, out, (n, len(stale)))
-            trained.append(item.config.model)
-            interrupts.check()
+        log(f"MNIST from {data.source}")
+        planned, trained = train_stale(options, data)
         documents = {}
         if options.render:
-            from .render import render_documents
             documents = render_documents(out, [item.folder for item in planned])
         summary = {"trained": trained, "planned": planned, "documents": documents,
                    "seconds": time.perf_counter() - start}
     # Outside the lock: a page rendered with train_from_scratch builds into ``out`` too.
     if options.render and options.site:
-        from .quarto import find_project, render_site
         summary["site"] = render_site(find_project(), out, documents, options.data_dir)
     return summary
 
@@ -296,39 +51,9 @@ def render_only(options: BuildOptions) -> dict:
         planned = plan(options, data)
         folders, stale = renderable(planned, out)
         for model, reasons in stale.items():
-            _log(f"{model}: rendering STALE results ({'; '.join(reasons)})")
+            log(f"{model}: rendering STALE results ({'; '.join(reasons)})")
         missing = [i.config.model for i in planned
                    if i.folder not in folders and i.config.model not in stale]
         for model in missing:
-            _log(f"{model}: no results at all; left out of the documents")
-        from .render import render_documents
+            log(f"{model}: no results at all; left out of the documents")
         return {"documents": render_documents(out, folders, stale), "stale": stale}
-
-
-def status(options: BuildOptions) -> dict:
-    """Each configured experiment, fresh or stale with the reason, and unreferenced folders."""
-    out = Path(options.out)
-    data = load_mnist(options.data_dir)
-    return {"planned": plan(options, data),
-            "unreferenced": unreferenced(out, current_folders(options, data))}
-
-
-def folder_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-
-
-def clean(options: BuildOptions, dry_run: bool = False) -> list[tuple[Path, int]]:
-    """Remove result folders that no current key of any model (full or quick) points to.
-
-    Returns each folder with its size in bytes; ``dry_run`` removes nothing.
-    """
-    out = Path(options.out)
-    with interrupts.deferred(), build_lock(out):
-        data = load_mnist(options.data_dir)
-        doomed = [(path, folder_size(path))
-                  for path in unreferenced(out, current_folders(options, data))]
-        if not dry_run:
-            for path, _ in doomed:
-                shutil.rmtree(path)
-                interrupts.check()
-        return doomed

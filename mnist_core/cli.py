@@ -7,7 +7,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from . import MnistReportError, UsageError, __version__
+from . import MnistReportError, UsageError, __version__, log
 from .config import DEFAULT_MODELS, MODELS
 
 
@@ -142,7 +142,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _options(args: argparse.Namespace, **overrides):
     """BuildOptions from whichever of its fields this subcommand has, plus ``overrides``."""
-    from .build import BuildOptions
+    from .experiments import BuildOptions
 
     names = {f.name for f in dataclasses.fields(BuildOptions)}
     fields = {k: v for k, v in vars(args).items() if k in names and k not in overrides}
@@ -150,7 +150,7 @@ def _options(args: argparse.Namespace, **overrides):
 
 
 def _status(args: argparse.Namespace) -> int:
-    from .build import status
+    from .experiments import status
     from .results import load_results
 
     report = status(_options(args))
@@ -170,14 +170,14 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _clean(args: argparse.Namespace) -> int:
-    from .build import clean
+    from .experiments import clean
 
     removed = clean(_options(args), dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     for path, size in removed:
         print(f"{verb} {path} ({size / 1e6:.1f} MB)")
     total = sum(size for _, size in removed) / 1e6
-    print(f"[mnist-report] {verb} {len(removed)} folder(s), {total:.1f} MB")
+    log(f"{verb} {len(removed)} folder(s), {total:.1f} MB")
     return 0
 
 
@@ -203,7 +203,7 @@ def _build(args: argparse.Namespace) -> int:
         # A known model that is not being built: BuildOptions says so.
     summary = build(_options(args, models=models, force=force, render=render, site=site))
     trained = ", ".join(summary["trained"]) or "nothing (all results current)"
-    print(f"[mnist-report] done in {summary['seconds']:.1f} s; trained: {trained}")
+    log(f"done in {summary['seconds']:.1f} s; trained: {trained}")
     return 0
 
 

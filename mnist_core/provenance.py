@@ -48,8 +48,13 @@ def _top_level(module_path: Path) -> tuple[str, dict[str, ast.AST]]:
     return source, names
 
 
-def function_source(module_path: Path, name: str) -> str:
-    """The source text of a top-level function, class or assignment, read without importing."""
+def function_source(module_path: str | Path, name: str) -> str:
+    """The source text of a top-level function, class or assignment, read without importing.
+
+    ``module_path`` is a file of mnist_core (``"data.py"``) or a full path. The documents show
+    code through this one function, so what they print is the code that ran.
+    """
+    module_path = PACKAGE_DIR / module_path
     source, names = _top_level(module_path)
     if name not in names:
         raise KeyError(f"{name} not found in {module_path.name}")

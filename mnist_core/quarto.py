@@ -17,19 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import MnistReportError
+from . import MnistReportError, log, view
 from .config import MODELS
-from .provenance import PACKAGE_DIR, function_source
-from .results import RESULTS_FILE, is_complete, list_experiment_dirs, load_results
+from .experiments import BuildOptions, plan, train_experiments
+from .provenance import function_source
+from .results import (RESULTS_FILE, complete_by_model, is_complete, list_experiment_dirs,
+                      load_results, newest_results)
+from .view import Shown
 
 RESULTS_ENV = "MNIST_RESULTS_DIR"
 # The pages that read results: re-executed when the results change (see render_site).
 REPORT_DIR = "report"
 STAMP_FILE = Path(".quarto") / "mnist-report-results"
-
-
-def _log(message: str) -> None:
-    print(f"[mnist-report] {message}", flush=True)
 
 
 def find_project(start: Path | None = None) -> Path | None:
@@ -54,15 +53,8 @@ def results_dir() -> Path:
     return path if path.is_absolute() else base / path
 
 
-@dataclass(frozen=True)
-class PageResults:
-    """One model's results as a page shows them, with whether they match today's code and data."""
-
-    model: str
-    folder: Path
-    results: dict
-    status: str  # "current", "quick" (a current --quick smoke run) or "stale"
-    reasons: tuple[str, ...] = ()
+# One model's results as a page shows them: the same record the HTML/PDF tutorial uses.
+PageResults = Shown
 
 
 def current_results(out: Path | None = None, models: tuple[str, ...] | None = None,
@@ -73,12 +65,12 @@ def current_results(out: Path | None = None, models: tuple[str, ...] | None = No
     would reuse; a model with only older results gets them back marked stale,
     with the reasons, so that a page never shows stale numbers without saying so.
     """
-    from .build import BuildOptions, plan
     from .data import load_mnist
 
     out = Path(out) if out is not None else results_dir()
     data = data if data is not None else load_mnist()
     found: dict[str, PageResults] = {}
+    complete = complete_by_model(out)
     for model in models or tuple(MODELS):
         full, quick = (plan(BuildOptions(out=out, models=(model,), quick=q), data)[0]
                        for q in (False, True))
@@ -87,10 +79,8 @@ def current_results(out: Path | None = None, models: tuple[str, ...] | None = No
             found[model] = PageResults(model, item.folder, load_results(item.folder),
                                        "current" if full.fresh else "quick")
             continue
-        older = [f for f in list_experiment_dirs(out)
-                 if f.name.rsplit("-", 1)[0] == model and is_complete(f)]
-        if older:
-            newest = max(older, key=lambda f: (f / RESULTS_FILE).stat().st_mtime)
+        if complete.get(model):
+            newest = newest_results(complete[model])
             found[model] = PageResults(model, newest, load_results(newest), "stale",
                                        tuple(full.reasons))
     if not found:
@@ -103,25 +93,14 @@ def current_results(out: Path | None = None, models: tuple[str, ...] | None = No
 def train_from_scratch(out: Path | None = None, models: tuple[str, ...] = ("classic",),
                        quick: bool = False) -> dict[str, PageResults]:
     """Retrain ``models`` now (Keras prints each epoch), save the results, then read them back."""
-    from .build import BuildOptions, build
-
     out = Path(out) if out is not None else results_dir()
-    build(BuildOptions(out=out, models=models, quick=quick, force=models, render=False))
+    train_experiments(BuildOptions(out=out, models=models, quick=quick, force=models))
     return current_results(out, models)
 
 
 def status_note(page: PageResults) -> str:
-    """Markdown that says where a page's numbers come from when they are not the full current run."""
-    if page.status == "current":
-        return ""
-    if page.status == "quick":
-        return (f"::: {{.callout-warning}}\n**Quick smoke run.** The {page.model} numbers below "
-                "come from `mnist-report build --quick` (a few thousand images, one epoch), not "
-                "the full tutorial run. Run `mnist-report build` for the real numbers.\n:::\n")
-    reasons = "; ".join(page.reasons) or "unknown"
-    return (f"::: {{.callout-warning}}\n**Stale results.** The {page.model} numbers below come from "
-            f"`{page.folder.name}`, which no longer matches the code or configuration ({reasons}). "
-            "Run `mnist-report build` to bring them up to date.\n:::\n")
+    """Markdown that says where a page's numbers come from, unless from the full current run."""
+    return view.status_note([page])
 
 
 # --- What a cell displays ----------------------------------------------------
@@ -155,7 +134,7 @@ def source(module: str, name: str, fold: bool = False) -> Markdown:
 
     ``fold`` puts long code in a collapsed callout: folded on the web, printed in the PDF.
     """
-    block = f"```python\n{function_source(PACKAGE_DIR / module, name)}\n```"
+    block = f"```python\n{function_source(module, name)}\n```"
     if fold:
         block = (f'::: {{.callout-note collapse="true"}}\n## The code of `{name}` '
                  f"(mnist_core/{module})\n\n{block}\n:::")
@@ -214,33 +193,33 @@ def render_site(project: Path | None, out: Path, documents: dict[str, Path] | No
     """
     documents = documents or {}
     if project is None:
-        _log("no _quarto.yml in the current folder or above: skipped the Quarto site")
+        log("no _quarto.yml in the current folder or above: skipped the Quarto site")
         return False
     project = Path(project)
     quarto = shutil.which("quarto")
     if quarto is None:
         where = " and ".join(str(documents[k]) for k in ("html", "pdf") if k in documents) or \
             f"{out}/tutorial.html and {out}/tutorial.pdf"
-        _log(f"quarto not found on PATH: skipped the Quarto site; the tutorial is in {where}")
+        log(f"quarto not found on PATH: skipped the Quarto site; the tutorial is in {where}")
         return False
     if not (project / "_quarto.yml").is_file():
-        _log(f"no _quarto.yml in {project}: skipped the Quarto site")
+        log(f"no _quarto.yml in {project}: skipped the Quarto site")
         return False
     stamp, stamp_file = _results_stamp(out), project / STAMP_FILE
     commands = [[quarto, "render"]]
     if not stamp_file.is_file() or stamp_file.read_text() != stamp:
         # freeze: auto re-executes a page only when its source changes, not when the
         # results it reads do; rendering a subfolder always executes its pages.
-        _log(f"results changed since the last site render: re-executing {REPORT_DIR}/")
+        log(f"results changed since the last site render: re-executing {REPORT_DIR}/")
         commands.insert(0, [quarto, "render", REPORT_DIR])
     env = site_env(out, data_dir)
     for command in commands:
-        _log("running " + " ".join(["quarto", *command[1:]]))
+        log("running " + " ".join(["quarto", *command[1:]]))
         done = subprocess.run(command, cwd=project, env=env)
         if done.returncode != 0:
             raise MnistReportError(f"`quarto {' '.join(command[1:])}` failed (exit "
                                    f"{done.returncode}); see Quarto's messages above")
     stamp_file.parent.mkdir(parents=True, exist_ok=True)
     stamp_file.write_text(stamp)
-    _log(f"site in {project / '_site'} (PDFs beside each page)")
+    log(f"site in {project / '_site'} (PDFs beside each page)")
     return True

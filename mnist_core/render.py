@@ -2,13 +2,12 @@
 
 Computation for the documents (derived numbers, tables, code excerpts) lives
 here; the templates only lay it out. Both documents render from the same
-blocks, parsed from one narrative, so they cannot disagree.
+Markdown tokens (mnist_core/markup.py), parsed from one narrative, so they cannot disagree.
 """
 
 from __future__ import annotations
 
 import base64
-import html as _html
 import os
 import tempfile
 from importlib import resources
@@ -16,13 +15,12 @@ from pathlib import Path
 
 import jinja2
 
-from . import MnistReportError, __version__, interrupts
+from . import MnistReportError, __version__, interrupts, log, markup, view
 from .config import MODELS
-from .document import inline_html, inline_typst, parse, slug, typst_escape, typst_string
 from .figures import ensure_comparison_figures, ensure_experiment_figures
-from .provenance import PACKAGE_DIR, function_source
-from .results import (BEST_MODEL_RULE, FILE_MODE, MODEL_FILE, best_experiment, load_results,
-                      validation_accuracy, write_bytes_atomic, write_json_atomic)
+from .provenance import function_source
+from .results import (BEST_MODEL_RULE, FILE_MODE, MODEL_FILE, best_experiment, is_quick,
+                      load_results, validation_accuracy, write_bytes_atomic, write_json_atomic)
 
 # The repository's templates/ folder, installed as the package mnist_core.templates: found
 # the same way from a checkout, an editable install and a wheel.
@@ -40,20 +38,11 @@ def thousands(value: int) -> str:
     return f"{value:,}"
 
 
-def source(module: str, name: str) -> str:
-    """The real code of a function in mnist_core, for the documents to show."""
-    return function_source(PACKAGE_DIR / module, name)
-
-
 def _experiment_view(results: dict, folder: Path, out: Path) -> dict:
     """Derived values of one experiment that the narrative prints."""
     metrics = results["metrics"]
     figures = {p.stem: os.path.relpath(p, out) for p in sorted((folder / "figures").glob("*.svg"))}
     history = results["history"]
-    best_epoch = max(range(len(history.get("val_accuracy", [0]))),
-                     key=lambda i: history.get("val_accuracy", [0])[i]) + 1
-    per_class = results["analysis"]["per_class_accuracy"]
-    worst = min(range(10), key=lambda d: per_class[d])
     final_train = history.get("accuracy", [0.0])[-1]
     final_val = history.get("val_accuracy", [None])[-1]
     return {
@@ -68,9 +57,6 @@ def _experiment_view(results: dict, folder: Path, out: Path) -> dict:
         "test_errors": metrics["test"]["errors"],
         "test_size": metrics["test"]["size"],
         "wall_time_s": results["training"]["wall_time_s"],
-        "best_val_epoch": best_epoch,
-        "worst_digit": worst,
-        "worst_digit_acc": per_class[worst],
     }
 
 
@@ -156,16 +142,24 @@ def build_context(out: Path, folders: list[Path], stale: dict[str, list[str]] | 
             "total_training_s": sum(e["wall_time_s"] for e in ordered),
             "benchmark": load_benchmarks(out, main["data"]["sha256"]),
         }
+    stale = stale or {}
+    shown = []
+    for folder, r in loaded.items():
+        status = "stale" if r["experiment"] in stale else "quick" if is_quick(r) else "current"
+        shown.append(view.Shown(r["experiment"], folder, r, status,
+                                tuple(stale.get(r["experiment"], ()))))
     return {
+        "view": view,
+        "status_note": view.status_note(shown),
         "experiments": ordered,
         "by_name": experiments,
         "main": main,
         "best": best,
         "best_model_rule": BEST_MODEL_RULE,
         "comparison": comparison,
-        "stale": stale or {},
+        "stale": stale,
         "version": __version__,
-        "source": source,
+        "source": function_source,
     }
 
 
@@ -197,7 +191,7 @@ def worked_example(folder: Path) -> dict | None:
     try:
         example = predict.recognize_example(predict.Recognizer(model), predict.EXAMPLE_IMAGE)
     except (ImportError, MnistReportError) as exc:
-        print(f"[mnist-report] worked example skipped: {exc}", flush=True)
+        log(f"worked example skipped: {exc}")
         return None
     write_json_atomic(cache, {"stamp": stamp, "example": example})
     return example
@@ -211,16 +205,14 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(pct=pct, thousands=thousands, inline_html=inline_html,
-                       inline_typst=inline_typst, typst_escape=typst_escape,
-                       typst_string=typst_string, slug=slug)
+    env.filters.update(pct=pct, thousands=thousands)
     return env
 
 
-def narrative_blocks(context: dict, env: jinja2.Environment | None = None) -> list:
+def narrative(context: dict, env: jinja2.Environment | None = None) -> list:
+    """The narrative's Markdown tokens, for both documents."""
     env = env or _environment()
-    text = env.get_template("tutorial.md.j2").render(**context)
-    return parse(text)
+    return markup.parse(env.get_template("tutorial.md.j2").render(**context))
 
 
 def _data_uri(path: Path) -> str:
@@ -228,22 +220,36 @@ def _data_uri(path: Path) -> str:
     return f"data:image/svg+xml;base64,{data}"
 
 
-def render_html(blocks: list, context: dict, out: Path, env: jinja2.Environment) -> Path:
-    """One self-contained HTML file: figures embedded, no external assets."""
+# Figure widths in the PDF, by label: grids of small digits read well at half width.
+GRID_FIGURES = {"fig-train-samples", "fig-correct", "fig-wrong", "fig-confident-mistakes",
+                "fig-confusion"}
+WIDE_FIGURES = {"fig-recognize"}
+
+
+def figure_width(label: str) -> str:
+    return "52%" if label in GRID_FIGURES else "100%" if label in WIDE_FIGURES else "78%"
+
+
+def render_html(tokens: list, context: dict, out: Path, env: jinja2.Environment) -> Path:
+    """One self-contained HTML file: figures embedded, code highlighted, no external assets."""
     env = env.overlay(autoescape=True)
-    env.filters["embed"] = lambda rel: _data_uri(out / rel)
-    env.filters["inline_html"] = lambda text: jinja2.utils.markupsafe.Markup(inline_html(text))
-    page = env.get_template("tutorial.html.j2").render(blocks=blocks, html=_html, **context)
+    title = [i for i, t in enumerate(tokens) if t.type == "heading_open" and t.tag == "h1"]
+    body = [t for i, t in enumerate(tokens) if not any(0 <= i - j < 3 for j in title)]
+    page = env.get_template("tutorial.html.j2").render(
+        headings=markup.headings(tokens, markup.inline_html),
+        body=markup.to_html(body, embed=lambda rel: _data_uri(out / rel)),
+        highlight_css=markup.highlight_css(), **context)
     path = out / HTML_FILE
     write_bytes_atomic(path, page.encode("utf-8"))
     return path
 
 
-def render_pdf(blocks: list, context: dict, out: Path, env: jinja2.Environment) -> Path:
-    """Typst source from the same blocks, compiled to PDF with the typst package."""
+def render_pdf(tokens: list, context: dict, out: Path, env: jinja2.Environment) -> Path:
+    """Typst source from the same tokens, compiled to PDF with the typst package."""
     import typst
 
-    source_text = env.get_template("tutorial.typ.j2").render(blocks=blocks, **context)
+    source_text = env.get_template("tutorial.typ.j2").render(
+        body=markup.to_typst(tokens, figure_width), **context)
     write_bytes_atomic(out / TYPST_FILE, source_text.encode("utf-8"))
     fd, tmp = tempfile.mkstemp(prefix=f".{PDF_FILE}.", suffix=".pdf", dir=out)
     os.fchmod(fd, FILE_MODE)
@@ -264,10 +270,10 @@ def render_documents(out: Path, folders: list[Path],
     out = Path(out)
     env = _environment()
     context = build_context(out, folders, stale)
-    blocks = narrative_blocks(context, env)
-    html_path = render_html(blocks, context, out, env)
+    tokens = narrative(context, env)
+    html_path = render_html(tokens, context, out, env)
     interrupts.checkpoint("html-written")
     interrupts.check()
-    pdf_path = render_pdf(blocks, context, out, env)
-    print(f"[mnist-report] wrote {html_path} and {pdf_path}", flush=True)
+    pdf_path = render_pdf(tokens, context, out, env)
+    log(f"wrote {html_path} and {pdf_path}")
     return {"html": html_path, "pdf": pdf_path}

@@ -107,6 +107,20 @@ def list_experiment_dirs(out: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def complete_by_model(out: Path) -> dict[str, list[Path]]:
+    """Every complete results folder in ``out``, by model name (folders are ``model-key``)."""
+    found: dict[str, list[Path]] = {}
+    for folder in list_experiment_dirs(out):
+        if is_complete(folder):
+            found.setdefault(folder.name.rsplit("-", 1)[0], []).append(folder)
+    return found
+
+
+def newest_results(folders: list[Path]) -> Path:
+    """The folder whose results were written last."""
+    return max(folders, key=lambda p: (Path(p) / RESULTS_FILE).stat().st_mtime)
+
+
 def validation_accuracy(results: dict) -> float:
     """The final model's accuracy on the held-out validation images."""
     validation = results["metrics"].get("validation") or {}

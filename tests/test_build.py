@@ -95,14 +95,14 @@ def test_rebuild_reuses_results_without_tensorflow(quick_build, mnist_dir):
 
 
 def test_failed_experiment_leaves_no_folder(tmp_path, mnist_dir, monkeypatch):
-    from mnist_core import build as build_module
+    from mnist_core import experiments
     from mnist_core.build import BuildOptions, build
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full (simulated)")
 
     # Writing results.json, the last step of an experiment, fails.
-    monkeypatch.setattr(build_module, "write_json_atomic", broken)
+    monkeypatch.setattr(experiments, "write_json_atomic", broken)
     with pytest.raises(RuntimeError, match="simulated"):
         build(BuildOptions(out=tmp_path, data_dir=str(mnist_dir), models=("classic",),
                            quick=True))
