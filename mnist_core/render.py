@@ -202,12 +202,20 @@ def render_pdf(blocks: list, context: dict, out: Path, env: jinja2.Environment) 
     return out / PDF_FILE
 
 
+def _widget(out: Path, best: dict):
+    """The drawing widget of the best model (mnist_core.web): HTML, and a still for the PDF."""
+    from .web import widget_for_results
+
+    return widget_for_results(out, best, out / best["folder"])
+
+
 def render_documents(out: Path, folders: list[Path],
                      stale: dict[str, list[str]] | None = None) -> dict[str, Path]:
     """Render tutorial.html and tutorial.pdf into ``out``."""
     out = Path(out)
     env = _environment()
     context = build_context(out, folders, stale)
+    context["widget"] = _widget(out, context["best"])
     blocks = narrative_blocks(context, env)
     html_path = render_html(blocks, context, out, env)
     checkpoint("html-written")
