@@ -66,3 +66,32 @@ def test_export_refuses_unknown_format_and_missing_folder(quick_build, tmp_path)
         export_model(model, tmp_path / "m.tfjs", "tfjs")
     with pytest.raises(MnistReportError, match="no such directory"):
         export_model(model, tmp_path / "nope" / "m.onnx")
+
+
+# --- The tutorial's widget: what the render step gets (the browser test is test_widget.py) ---
+
+def test_widget_without_runtime_says_how_to_enable_it(quick_build, tmp_path, monkeypatch):
+    from mnist_core import web
+
+    monkeypatch.setattr(web, "runtime_dir", lambda: None)
+    w = web.widget(tmp_path, quick_build["folder"] / "model.keras")
+    assert not w.available and "npm ci" in w.html
+    assert (tmp_path / w.still).is_file()  # the PDF's still is there all the same
+    assert not (tmp_path / "web" / "model.onnx").exists()
+
+
+def test_rendered_tutorial_has_the_widget_or_says_why(quick_build):
+    from mnist_core import web
+
+    html = (quick_build["out"] / "tutorial.html").read_text()
+    typ = (quick_build["out"] / "tutorial.typ").read_text()
+    assert 'id="draw"' in html and "web/widget.png" in typ and "tutorial.html#draw" in typ
+    if web.runtime_dir() is None:
+        assert "npm ci" in html
+    else:
+        for contract in ('<canvas id="digit-canvas"', 'id="digit-prediction"',
+                         '<button type="button" id="digit-clear"'):
+            assert contract in html
+        # Everything embedded: no script or module loaded from elsewhere.
+        assert "<script src" not in html and "cdn" not in html.lower().split("digit-ort-code")[0]
+        assert (quick_build["out"] / "web" / "model.onnx").is_file()

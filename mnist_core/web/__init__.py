@@ -204,3 +204,22 @@ def widget_for_results(out: str | os.PathLike, experiment: dict, folder: str | o
     calibration = experiment.get("calibration") or {}
     return widget(out, Path(folder) / "model.keras", model_name=experiment["experiment"],
                   temperature=calibration.get("temperature"), **kwargs)
+
+
+def quarto_markdown(out: str | os.PathLike, model_path: str | os.PathLike) -> str:
+    """The widget for a Quarto page (an ``output: asis`` cell): the HTML format gets the
+    widget with everything embedded, as tutorial.html does; other formats (the PDF) the
+    still and a pointer to the web page. Image paths are relative to the page's folder, the
+    working directory while Quarto runs a page's cells."""
+    model_path = Path(model_path)
+    try:
+        experiment = json.loads((model_path.parent / "results.json").read_text())
+    except (OSError, ValueError):
+        experiment = {"experiment": model_path.parent.name.split("-")[0]}
+    w = widget_for_results(out, experiment, model_path.parent)
+    still = os.path.relpath(Path(out) / w.still, Path.cwd())
+    return (
+        '::: {.content-visible when-format="html"}\n```{=html}\n' + w.html + "```\n:::\n\n"
+        '::: {.content-visible unless-format="html"}\n'
+        f"![The drawing widget of the web version (a screenshot): draw your own digit in the "
+        f"HTML version of this page.]({still})\n:::\n")
