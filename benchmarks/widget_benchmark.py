@@ -21,6 +21,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from test_widget import ARGS, CHROMIUM, Page, _draw_mouse, _strokes  # noqa: E402
 
 
+def _two(box: dict) -> list[list[tuple[float, float]]]:
+    """A hand-drawn-looking 2 in one stroke: an arc, a diagonal, a base line."""
+    s = box["width"] / 280
+    angles = np.linspace(np.radians(200), np.radians(395), 14)
+    arc = [(140 + 55 * np.cos(a), 105 + 50 * np.sin(a)) for a in angles]
+    path = arc + [(115, 175), (85, 222), (150, 218), (205, 220)]
+    return [[(box["x"] + x * s, box["y"] + y * s) for x, y in path]]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("results"))
@@ -57,7 +66,7 @@ def main() -> None:
         if args.screenshot:
             page.page.click("button#digit-clear")
             pad = page.page.locator("canvas#digit-canvas")
-            _draw_mouse(page, _strokes(mnist.x_test[18], pad.bounding_box()))  # a 3
+            _draw_mouse(page, _two(pad.bounding_box()))
             page.page.wait_for_timeout(100)
             page.page.wait_for_function("!window.mnistDigit.busy")
             page.page.locator("#digit-widget").screenshot(path=str(args.screenshot))
