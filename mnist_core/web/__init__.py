@@ -169,7 +169,8 @@ def widget(out: str | os.PathLike, model_path: str | os.PathLike, *, model_name:
         onnx_path = export_for_web(model_path, web)
     except MnistReportError as exc:
         return _fallback(out, still, f"The drawing widget is not in this build: {exc}")
-    for name in (ORT_MODULE, ORT_WASM):
+    # The standalone page embeds the gzipped binary; pages served over HTTP load the copy.
+    for name in (ORT_MODULE, ORT_WASM) if assets == "files" else (ORT_MODULE,):
         _copy_if_changed(dist / name, web / name)
     import onnx
 
@@ -187,7 +188,7 @@ def widget(out: str | os.PathLike, model_path: str | os.PathLike, *, model_name:
     if assets == "inline":
         embedded = {
             "digit-ort-code": _b64((web / ORT_MODULE).read_bytes()),
-            "digit-ort-wasm": _b64(_gzip_cached(web / ORT_WASM, web / (ORT_WASM + ".gz"))),
+            "digit-ort-wasm": _b64(_gzip_cached(dist / ORT_WASM, web / (ORT_WASM + ".gz"))),
             "digit-model": _b64(gzip.compress(onnx_path.read_bytes(), mtime=0)),
         }
     else:
