@@ -152,6 +152,18 @@ def _fallback(out: Path, still: Path, reason: str) -> Widget:
     return Widget(False, body, os.path.relpath(still, out), reason=reason)
 
 
+def _unsure_rule(min_confidence: float | None) -> dict:
+    """The thresholds of mnist_core.predict's "unsure" rule, where that module has them."""
+    from .. import predict
+
+    return {
+        "minConfidence": (min_confidence if min_confidence is not None
+                          else getattr(predict, "MIN_CONFIDENCE", None)),
+        "minContrast": getattr(predict, "MIN_CONTRAST", None),
+        "maxAspect": getattr(predict, "MAX_ASPECT", None),
+    }
+
+
 def widget(out: str | os.PathLike, model_path: str | os.PathLike, *, model_name: str = "best",
            temperature: float | None = None, unsure_below: float | None = None,
            assets: str = "inline") -> Widget:
@@ -180,7 +192,7 @@ def widget(out: str | os.PathLike, model_path: str | os.PathLike, *, model_name:
         "inputShape": [1] + [d.dim_value for d in dims[1:]],
         "modelName": model_name,
         "temperature": temperature,
-        "unsureBelow": unsure_below,
+        "unsure": _unsure_rule(unsure_below),
         "stroke": STROKE,
         "messages": MESSAGES,
     }

@@ -162,10 +162,14 @@ var MnistPreprocess = (function () {
     const centred = centreOfMass(canvas);
     const out = new Uint8Array(784);
     for (let i = 0; i < 784; i++) out[i] = Math.min(Math.max(roundHalfEven(centred[i]), 0), 255);
-    return out;
+    // What mnist_core.predict.Prepared reports besides the image (for the "unsure" rule).
+    return { image: out, contrast: Infinity, otherMarks: 0, aspect: cw / ch };
   }
 
-  function preprocessRGBA(data, w, h) { return preprocessGray(rgbaToGray(data, w, h), w, h); }
+  // -> { image: 28x28 Uint8Array, contrast, otherMarks, aspect }
+  function prepareRGBA(data, w, h) { return preprocessGray(rgbaToGray(data, w, h), w, h); }
+  function preprocessRGBA(data, w, h) { return prepareRGBA(data, w, h).image; }
 
-  return { preprocessGray, preprocessRGBA, rgbaToGray, resizeLanczos, roundHalfEven, BlankImage };
+  return { prepareRGBA, preprocessRGBA, preprocessGray, rgbaToGray, resizeLanczos,
+           roundHalfEven, BlankImage };
 })();

@@ -68,23 +68,35 @@
     return e.map((v) => v / sum);
   }
   const pct = (p) => (100 * p).toFixed(1) + "%";
-  function describe(probs) {
+  // mnist_core.predict.unsure_reason: the picture's own analysis first, then the confidence.
+  function unsureReason(prepared, confidence) {
+    const u = cfg.unsure;
+    if (u.minContrast !== null && prepared.contrast < u.minContrast) return "no clear ink";
+    if (prepared.otherMarks) return "more than one mark";
+    if (u.maxAspect !== null && prepared.aspect > u.maxAspect) return "wider than a digit";
+    if (u.minConfidence !== null && confidence < u.minConfidence) return "low confidence";
+    return null;
+  }
+  function describe(prepared, probs) {
     const order = probs.map((p, d) => [p, d]).sort((a, b) => b[0] - a[0]);
     const [[p1, d1], [p2, d2]] = order;
     let text = `${d1} (${pct(p1)}), runner-up ${d2} (${pct(p2)})`;
-    if (cfg.unsureBelow !== null && p1 < cfg.unsureBelow) text += " - unsure";
-    return { digit: d1, text };
+    const reason = unsureReason(prepared, p1);
+    if (reason) text += " (unsure)";
+    return { digit: d1, text, reason };
   }
 
-  function show(input, probs) {
+  function show(prepared, probs) {
+    const input = prepared.image;
     const image = preview.getContext("2d").createImageData(28, 28);
     for (let i = 0; i < 784; i++) {
       image.data[4 * i] = image.data[4 * i + 1] = image.data[4 * i + 2] = input[i];
       image.data[4 * i + 3] = 255;
     }
     preview.getContext("2d").putImageData(image, 0, 0);
-    const { digit, text } = describe(probs);
+    const { digit, text, reason } = describe(prepared, probs);
     answer.textContent = text;
+    answer.title = reason ? `unsure: ${reason}` : "";
     bars.forEach((bar, d) => {
       bar.querySelector(".dw-fill").style.width = (100 * probs[d]).toFixed(1) + "%";
       bar.querySelector(".dw-value").textContent = pct(probs[d]);
@@ -124,19 +136,19 @@
         const job = pending;
         pending = null;
         const { data, width, height } = job.source();
-        let input;
+        let prepared;
         try {
-          input = MnistPreprocess.preprocessRGBA(data, width, height);
+          prepared = MnistPreprocess.prepareRGBA(data, width, height);
         } catch (err) {
           if (!(err instanceof MnistPreprocess.BlankImage)) throw err;
           showNothing(cfg.messages.blank);
           continue;
         }
-        const probs = await predictInput(input);
-        show(input, probs);
+        const probs = await predictInput(prepared.image);
+        show(prepared, probs);
         const ms = performance.now() - job.since;
         stats.latencies.push(ms);
-        stats.lastInput = input;
+        stats.lastInput = prepared.image;
         stats.lastProbabilities = probs;
         timing.textContent = `answered in ${ms.toFixed(0)} ms`;
       }
@@ -244,8 +256,9 @@
   window.mnistDigit = {
     ready, stats, preprocessRGBA: MnistPreprocess.preprocessRGBA,
     get busy() { return busy || pending !== null; },
-    async preprocessBlob(blob) { const { pixels } = await decode(blob);
-      return MnistPreprocess.preprocessRGBA(pixels.data, pixels.width, pixels.height); },
+    async prepareBlob(blob) { const { pixels } = await decode(blob);
+      return MnistPreprocess.prepareRGBA(pixels.data, pixels.width, pixels.height); },
+    async preprocessBlob(blob) { return (await this.prepareBlob(blob)).image; },
     async probabilities(input) { await ready; return predictInput(input); },
   };
 })();
