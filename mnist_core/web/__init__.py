@@ -114,6 +114,14 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def _preprocess_js() -> str:
+    """The JavaScript port of the preprocessing this mnist_core has: preprocess.js ports
+    predict.prepare (ink finding, issue 11); preprocess_legacy.js the older preprocess."""
+    from .. import predict
+
+    return "preprocess.js" if hasattr(predict, "prepare") else "preprocess_legacy.js"
+
+
 def _markup(config: dict, embedded: dict[str, str]) -> str:
     bars = "".join(
         f'<div class="dw-bar"><span>{d}</span><span class="dw-track"><span class="dw-fill">'
@@ -122,7 +130,7 @@ def _markup(config: dict, embedded: dict[str, str]) -> str:
     config_json = json.dumps(config).replace("</", "<\\/")
     data = "".join(f'<script type="application/octet-stream" id="{i}">{b}</script>\n'
                    for i, b in embedded.items())
-    scripts = "\n".join((HERE / f).read_text() for f in ("preprocess.js", "widget.js"))
+    scripts = "\n".join((HERE / f).read_text() for f in (_preprocess_js(), "widget.js"))
     return (
         f'<div class="digit-widget" id="digit-widget">\n'
         f'<style>{(HERE / "widget.css").read_text()}</style>\n'
@@ -150,6 +158,15 @@ def _fallback(out: Path, still: Path, reason: str) -> Widget:
             + (f'<img src="{image}" alt="The drawing widget (screenshot)" '
                f'style="max-width:100%">' if image else "") + "</div>")
     return Widget(False, body, os.path.relpath(still, out), reason=reason)
+
+
+def _constants() -> dict:
+    """predict.py's preprocessing constants, for preprocess.js (those the module has)."""
+    from .. import predict
+
+    names = ("NOISE", "WORK_SIDE", "GRID", "OPENING", "MIN_RANGE", "SPECK", "NEAR", "MARK",
+             "MARGIN")
+    return {n: getattr(predict, n) for n in names if hasattr(predict, n)}
 
 
 def _unsure_rule(min_confidence: float | None) -> dict:
@@ -193,6 +210,7 @@ def widget(out: str | os.PathLike, model_path: str | os.PathLike, *, model_name:
         "modelName": model_name,
         "temperature": temperature,
         "unsure": _unsure_rule(unsure_below),
+        "preprocess": _constants(),
         "stroke": STROKE,
         "messages": MESSAGES,
     }

@@ -15,6 +15,7 @@
   const bars = Array.from(root.querySelectorAll(".dw-bar"));
   const ctx = pad.getContext("2d", { willReadFrequently: true });
   const SIDE = pad.width;
+  MnistPreprocess.configure(cfg.preprocess);
   const stats = { latencies: [], loadMs: null, lastInput: null, lastProbabilities: null };
 
   function clearPad() {
