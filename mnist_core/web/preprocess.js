@@ -62,8 +62,19 @@ var MnistPreprocess = (function () {
     return { a: out, w, h };
   }
 
-  function sorted(a) { return Float64Array.from(a).sort(); }
-  function rank(a, fraction) { const s = sorted(a); return s[Math.floor(fraction * (s.length - 1))]; }
+  // The values at ranks ks (0-based, ascending). Gray levels of the pad or of an 8-bit
+  // picture are whole numbers 0-255: counted, not sorted (the pad is re-read at every stroke).
+  function ranks(a, ks) {
+    const counts = new Float64Array(256);
+    let whole = true;
+    for (let i = 0; i < a.length && whole; i++) {
+      const v = a[i];
+      if (v >= 0 && v <= 255 && v === Math.floor(v)) counts[v]++; else whole = false;
+    }
+    if (!whole) { const s = Float64Array.from(a).sort(); return ks.map((k) => s[k]); }
+    return ks.map((k) => { let seen = 0, v = 0; while ((seen += counts[v]) <= k) v++; return v; });
+  }
+  function rank(a, fraction) { return ranks(a, [Math.floor(fraction * (a.length - 1))])[0]; }
 
   function extremes3(img) {  // step 4: lowest and highest 3x3 mean inside the picture
     const { a, w, h } = img;
@@ -342,8 +353,8 @@ var MnistPreprocess = (function () {
                             : { a: gray, w: width, h: height };
     const { w, h } = work, n = w * h;
     const [darkest, lightest] = extremes3(work);
-    const s = sorted(work.a), k = Math.floor((n - 1) / 2);
-    const paper = s[k], upper = s[n - 1 - k];
+    const k = Math.floor((n - 1) / 2);
+    const [paper, upper] = ranks(work.a, [k, n - 1 - k]);
     const darkInk = paper - darkest >= lightest - paper;
     const light = { a: new Float32Array(n), w, h };
     for (let i = 0; i < n; i++) light.a[i] = darkInk ? f32(255 - work.a[i]) : work.a[i];
