@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= results
 
-.PHONY: report test install clean-venv
+.PHONY: report test install web clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,20 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-report: install
+# The browser runtime of the tutorial's drawing widget (onnxruntime-web, pinned in
+# package-lock.json), from the npm registry. Without npm the build goes on and the tutorial
+# says how to enable the widget.
+node_modules/.package-lock.json: package.json package-lock.json
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --ignore-scripts \
+	  || echo "npm ci failed: the tutorial's drawing widget is left out"; \
+	else echo "npm not found: the tutorial's drawing widget is left out (install Node.js)"; fi
+
+web: node_modules/.package-lock.json
+
+report: install web
 	$(BIN)/mnist-report build --out $(OUT)
 
-test: install
+test: install web
 	$(BIN)/python -m pytest
 
 clean-venv:

@@ -100,7 +100,28 @@ def parser() -> argparse.ArgumentParser:
                    help="results folder to take the best model from (default: results)")
     p.add_argument("--json", action="store_true",
                    help="print a JSON list of {file, digit, confidence, probabilities}")
+    e = sub.add_parser("export", help="write the best model (or --model) for other runtimes "
+                                      "(ONNX: ONNX Runtime, in Python, C++, the browser, ...)")
+    e.add_argument("--model", type=Path, default=None,
+                   help="a saved .keras model (default: the best model in --out)")
+    e.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
+                   help="results folder to take the best model from (default: results)")
+    e.add_argument("--format", default="onnx", choices=["onnx"], help="file format (default: onnx)")
+    # --out names the file written here (the interface); the results folder that
+    # other commands call --out is --results.
+    e.add_argument("--out", type=Path, required=True, metavar="FILE",
+                   help="file to write, e.g. model.onnx")
     return ap
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .export import export_model
+    from .predict import find_best_model
+
+    model = args.model or find_best_model(args.results)
+    path = export_model(model, args.out, args.format)
+    print(f"[mnist-report] wrote {path} ({path.stat().st_size:,} bytes, {args.format}) from {model}")
+    return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -213,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         parser().print_help()
         return 2
     handlers = {"build": _build, "train": _build, "render": _render, "status": _status,
-                "clean": _clean, "predict": _predict}
+                "clean": _clean, "predict": _predict, "export": _export}
     try:
         return handlers[args.command](args)
     except MnistReportError as exc:

@@ -148,8 +148,14 @@ def _highlight(code: str, lang: str, attrs) -> str:
     return f'<pre class="code"><code>{body}</code></pre>\n'
 
 
-def to_html(tokens: list[Token], embed: Callable[[str], str]) -> str:
-    """HTML of the tokens; ``embed`` turns a figure's path into its ``src`` (a data URI)."""
+def to_html(tokens: list[Token], embed: Callable[[str], str],
+            replace: dict[str, str] | None = None) -> str:
+    """HTML of the tokens; ``embed`` turns a figure's path into its ``src`` (a data URI).
+
+    ``replace`` maps a figure's label to HTML that stands in the HTML page for the whole
+    figure, caption included (the PDF keeps the figure: a still of something live).
+    """
+    tokens = _replace_figures(tokens, replace or {})
     md = parser()
     md.options["highlight"] = _highlight
     rules = md.renderer.rules
@@ -175,6 +181,23 @@ def to_html(tokens: list[Token], embed: Callable[[str], str]) -> str:
     rules["table_open"] = table_open
     rules["table_close"] = lambda *a: "</table></div>\n"
     return md.renderer.render(tokens, md.options, {})
+
+
+def _replace_figures(tokens: list[Token], replace: dict[str, str]) -> list[Token]:
+    out, skip_to = [], None
+    for token in tokens:
+        if skip_to is not None:
+            if token.type == "container_figure_close" and token.level == skip_to:
+                skip_to = None
+            continue
+        if token.type == "container_figure_open" and _figure_args(token)[1] in replace:
+            label = _figure_args(token)[1]
+            out.append(Token("html_block", "", 0, content=f'<figure id="{html.escape(label)}">'
+                             f"{replace[label]}</figure>\n"))
+            skip_to = token.level
+            continue
+        out.append(token)
+    return out
 
 
 def inline_html(tokens: list[Token]) -> str:

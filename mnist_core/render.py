@@ -230,6 +230,12 @@ def figure_width(label: str) -> str:
     return "52%" if label in GRID_FIGURES else "100%" if label in WIDE_FIGURES else "78%"
 
 
+def _live_figures(context: dict) -> dict[str, str]:
+    """Figures whose HTML is live: the drawing widget stands where the PDF shows its still."""
+    widget = context.get("widget")
+    return {"fig-draw": widget.html} if widget else {}
+
+
 def render_html(tokens: list, context: dict, out: Path, env: jinja2.Environment) -> Path:
     """One self-contained HTML file: figures embedded, code highlighted, no external assets."""
     env = env.overlay(autoescape=True)
@@ -237,7 +243,8 @@ def render_html(tokens: list, context: dict, out: Path, env: jinja2.Environment)
     body = [t for i, t in enumerate(tokens) if not any(0 <= i - j < 3 for j in title)]
     page = env.get_template("tutorial.html.j2").render(
         headings=markup.headings(tokens, markup.inline_html),
-        body=markup.to_html(body, embed=lambda rel: _data_uri(out / rel)),
+        body=markup.to_html(body, embed=lambda rel: _data_uri(out / rel),
+                            replace=_live_figures(context)),
         highlight_css=markup.highlight_css(), **context)
     path = out / HTML_FILE
     write_bytes_atomic(path, page.encode("utf-8"))
@@ -264,12 +271,20 @@ def render_pdf(tokens: list, context: dict, out: Path, env: jinja2.Environment) 
     return out / PDF_FILE
 
 
+def _widget(out: Path, best: dict):
+    """The drawing widget of the best model (mnist_core.web): HTML, and a still for the PDF."""
+    from .web import widget_for_results
+
+    return widget_for_results(out, best, out / best["folder"])
+
+
 def render_documents(out: Path, folders: list[Path],
                      stale: dict[str, list[str]] | None = None) -> dict[str, Path]:
     """Render tutorial.html and tutorial.pdf into ``out``."""
     out = Path(out)
     env = _environment()
     context = build_context(out, folders, stale)
+    context["widget"] = _widget(out, context["best"])
     tokens = narrative(context, env)
     html_path = render_html(tokens, context, out, env)
     interrupts.checkpoint("html-written")
