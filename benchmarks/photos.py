@@ -177,8 +177,8 @@ def small_on_page(digit, rng):
 
 
 def marker_blur(digit, rng):
-    cov = coverage(digit, 220, rng, thicken=3)
-    cov = ndimage.gaussian_filter(cov, rng.uniform(2, 3.5))
+    cov = coverage(digit, 220, rng, thicken=2)
+    cov = ndimage.gaussian_filter(cov, rng.uniform(1.5, 2.5))
     cov = np.clip(cov * 1.3, 0, 1)
     return _camera(_compose(_place(cov, (300, 300), rng), [245] * 3, [15] * 3), rng,
                    noise=(1, 3))

@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
+from scipy import ndimage
 
 from . import MnistReportError
+from .calibration import apply_temperature
 from .results import MODEL_FILE, RESULTS_FILE, list_experiment_dirs
 
 ImageLike = Any  # a path, a PIL image or a NumPy array
@@ -30,12 +32,17 @@ EXAMPLE_IMAGE = Path(__file__).resolve().parent / "examples" / "digit.png"
 # 84% of MNIST test digits bit-identical through preprocess; 15% only 66%).
 NOISE = 0.05
 WORK_SIDE = 1024           # larger pictures are first shrunk by block means to this side
-BACKGROUND_SAMPLES = 4096  # the paper's surface is fitted to at most about this many pixels
+GRID = 48                  # the paper is estimated on a grid this many cells long
+OPENING = 0.1              # ... by a grey opening this wide (x2, +1 cell): wider than a stroke
 MIN_RANGE = 8              # gray levels: a picture with less contrast is blank
 SPECK = 0.02               # a mark under 2% of the digit's largest mark is a speck
 NEAR = 0.3                 # marks this close (times the largest mark's size) are the digit's
 MARK = 0.25                # a mark over 25% of the digit's largest one, set apart: another digit
 MARGIN = 2                 # pixels kept around the ink: the digit's soft edge
+# "Unsure" (chosen on validation digits and made-up non-digits; see benchmarks/photo_benchmark.py)
+MIN_CONFIDENCE = 0.9       # calibrated confidence under this: unsure
+MIN_CONTRAST = 10.0        # ink level under this many sigma of paper noise: no clear ink
+MAX_ASPECT = 2.0           # ink box wider than this times its height: not one digit
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,7 @@ class Prediction:
     digit: int
     confidence: float
     probabilities: list[float]
+    unsure: bool = False
 
     @property
     def runner_up(self) -> int:
@@ -154,6 +162,14 @@ def _rank(values: np.ndarray, fraction: float) -> float:
     return float(np.partition(values.ravel(), k)[k])
 
 
+def _medians(values: np.ndarray) -> tuple[float, float]:
+    """The lower and upper median: ranks floor((n - 1) / 2) and n - 1 - that, ascending."""
+    flat = values.ravel()
+    k = (flat.size - 1) // 2
+    ordered = np.sort(flat) if flat.size < 20000 else np.partition(flat, [k, flat.size - 1 - k])
+    return float(ordered[k]), float(ordered[flat.size - 1 - k])
+
+
 def _extremes3(a: np.ndarray) -> tuple[float, float]:
     """Lowest and highest 3x3 mean among the 3x3 windows inside the image."""
     if min(a.shape) < 3:
@@ -176,40 +192,56 @@ def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     return grown
 
 
-def _background(light: np.ndarray) -> tuple[np.ndarray, float]:
-    """The paper under the ink: a quadratic surface fitted to the paper pixels, and the noise.
+def _slide(a: np.ndarray, radius: int, axis: int, pick) -> np.ndarray:
+    """Minimum or maximum over a window of 2 * radius + 1 along one axis (clipped at edges)."""
+    out = a.copy()
+    n = a.shape[axis]
+    for d in range(1, min(radius, n - 1) + 1):
+        lo = [slice(None)] * 2
+        hi = [slice(None)] * 2
+        lo[axis], hi[axis] = slice(0, n - d), slice(d, n)
+        out[tuple(lo)] = pick(out[tuple(lo)], a[tuple(hi)])
+        out[tuple(hi)] = pick(out[tuple(hi)], a[tuple(lo)])
+    return out
 
-    Fit to a grid of at most ~4,096 samples, first to the darker half of them; then three
-    rounds, each keeping the samples at most 3 sigma + 1 above the surface (ink is brighter
-    than paper here), sigma being 1.4826 times the median absolute deviation of the
-    residuals of the samples kept in the round before.
+
+def _upsample(grid: np.ndarray, shape: tuple[int, int], block: int) -> np.ndarray:
+    """Bilinear interpolation between block centres (edges held), back to ``shape``."""
+    def axis(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pos = np.clip((np.arange(n_out) + 0.5) / block - 0.5, 0, n_in - 1)
+        low = np.floor(pos).astype(np.int64)
+        high = np.minimum(low + 1, n_in - 1)
+        return low, high, (pos - low)
+    y0, y1, fy = axis(shape[0], grid.shape[0])
+    x0, x1, fx = axis(shape[1], grid.shape[1])
+    rows = grid[y0] * (1 - fy)[:, None] + grid[y1] * fy[:, None]
+    return rows[:, x0] * (1 - fx)[None, :] + rows[:, x1] * fx[None, :]
+
+
+def _background(light: np.ndarray, median: float) -> tuple[np.ndarray, bool]:
+    """The paper under the ink (ink bright, paper dark): a grey opening at a coarse scale.
+
+    The picture is averaged in BLOCK x BLOCK cells (BLOCK = ceil(longer side / GRID)); on
+    that grid a minimum then a maximum over (2r+1) x (2r+1) cells, r = ceil(OPENING x the
+    grid's longer side), remove every bright thing narrower than the window - the strokes -
+    and keep what is broader - light gradients, shadows; bilinear interpolation brings it
+    back to full size.
     """
     h, w = light.shape
-    stride = max(1, int(np.ceil(np.sqrt(h * w / BACKGROUND_SAMPLES))))
-    values = light[::stride, ::stride].ravel()
-    # Start from the darker half (the ink, bright here, is the minority), then refine.
-    median = _rank(values, 0.5)
-    if values.min() == median:
-        # The darker half is one flat level (a drawing, or MNIST itself): that is the paper.
-        return np.full(light.shape, median, np.float32), 0.0
-    keep = values <= median
-    ys, xs = np.mgrid[0:h:stride, 0:w:stride]
-    y = (2.0 * ys.ravel() / max(h - 1, 1)) - 1.0
-    x = (2.0 * xs.ravel() / max(w - 1, 1)) - 1.0
-    design = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
-    sigma = 0.0
-    for _ in range(3):
-        coef = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]
-        residual = values - design @ coef
-        kept = residual[keep]
-        centre = _rank(kept, 0.5)
-        sigma = 1.4826 * _rank(np.abs(kept - centre), 0.5)
-        keep = residual <= centre + 3.0 * sigma + 1.0
-    yy = (2.0 * np.arange(h) / max(h - 1, 1) - 1.0)[:, None]
-    xx = (2.0 * np.arange(w) / max(w - 1, 1) - 1.0)[None, :]
-    surface = (coef[0] + coef[1] * xx + coef[2] * yy + coef[3] * xx * xx + coef[4] * xx * yy
-               + coef[5] * yy * yy)
-    return surface, sigma
+    if float(light.min()) == median:
+        # Half the picture or more is one flat level (a drawing, or MNIST itself): that level
+        # is the paper. (An opening would also eat into a bold digit's wide strokes.)
+        return np.full((h, w), median, np.float32), True
+    block = int(np.ceil(max(h, w) / GRID))
+    grid = _block_mean(light, block) if block > 1 else light
+    if grid.size == 0:
+        grid = np.full((1, 1), float(light.min()))
+    radius = int(np.ceil(OPENING * max(grid.shape)))
+    opened = _slide(_slide(grid, radius, 0, np.minimum), radius, 1, np.minimum)
+    opened = _slide(_slide(opened, radius, 0, np.maximum), radius, 1, np.maximum)
+    if block == 1:
+        return opened, False
+    return _upsample(opened, (h, w), block), False
 
 
 def _otsu(values: np.ndarray) -> float:
@@ -224,9 +256,8 @@ def _otsu(values: np.ndarray) -> float:
     m0 = np.cumsum(counts * centres)
     total, mean_all = w0[-1], m0[-1]
     w1 = total - w0
-    denominator = w0 * w1
-    between = np.divide((mean_all * w0 - m0 * total) ** 2, denominator,
-                        out=np.full(256, -1.0), where=denominator > 0)
+    # (where a class is empty the numerator is 0 too: those splits score 0)
+    between = (mean_all * w0 - m0 * total) ** 2 / np.maximum(w0 * w1, 1e-12)
     return float((np.argmax(between) + 1) * (top / 256.0))
 
 
@@ -239,8 +270,6 @@ def _gap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
 
 def _select_digit(mask: np.ndarray) -> tuple[np.ndarray, int]:
     """Keep the largest mark and the marks near it; count the digit-sized marks left out."""
-    from scipy import ndimage
-
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
     if count <= 1:
         return mask, 0
@@ -262,7 +291,9 @@ def _select_digit(mask: np.ndarray) -> tuple[np.ndarray, int]:
                        min(box[2], boxes[i][2]), max(box[3], boxes[i][3]))
                 grew = True
     other = sum(1 for i in range(count) if i not in kept and areas[i] >= MARK * areas[main])
-    return np.isin(labels, [i + 1 for i in kept]), other
+    chosen = np.zeros(count + 1, bool)
+    chosen[[i + 1 for i in kept]] = True
+    return chosen[labels], other
 
 
 def prepare(image: ImageLike, steps: bool = False) -> Prepared:
@@ -276,10 +307,18 @@ def prepare(image: ImageLike, steps: bool = False) -> Prepared:
     # Ink is what stands out from the paper, darker or lighter: compare the darkest and the
     # lightest 3x3 neighbourhood with the median (the paper is most of the picture).
     darkest, lightest = _extremes3(work)
-    paper = _rank(work, 0.5)
-    light = 255.0 - work if paper - darkest >= lightest - paper else work
-    surface, sigma = _background(light)
-    flat = light - surface
+    paper, upper = _medians(work)
+    dark_ink = paper - darkest >= lightest - paper
+    light = 255.0 - work if dark_ink else work
+    # (the lower median of 255 - work is 255 - the upper median of work)
+    background, uniform = _background(light, 255.0 - upper if dark_ink else paper)
+    flat = light - background
+    # The noise of the paper: 1.4826 x the median absolute deviation (ink is under half the
+    # picture); 0 when half the picture is one flat level.
+    sigma = 0.0
+    if not uniform:
+        centre = _rank(flat, 0.5)
+        sigma = 1.4826 * _rank(np.abs(flat - centre), 0.5)
     threshold = max(_otsu(np.maximum(flat, 0)), 4.0 * sigma)
     mask = flat > threshold
     if not mask.any():
@@ -370,10 +409,27 @@ def find_best_model(out: str | os.PathLike = "results") -> Path:
     return max(candidates)[2]
 
 
-class Recognizer:
-    """A loaded model plus a traced forward pass: fast for one image and for batches."""
+def _calibration(model_path: Path) -> dict:
+    """The calibration entry of the results.json beside a model file ({} when there is none)."""
+    try:
+        results = json.loads((model_path.parent / RESULTS_FILE).read_text())
+        calibration = results.get("calibration") or {}
+        float(calibration.get("temperature", 1.0))
+        return calibration
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
 
-    def __init__(self, model_path: str | os.PathLike):
+
+class Recognizer:
+    """A loaded model plus a traced forward pass: fast for one image and for batches.
+
+    Probabilities are calibrated: the model's log-probabilities divided by the temperature
+    fitted on the validation split at evaluation time (``results.json`` beside the model,
+    ``calibration.temperature``; 1.0 - the model as it is - when there is none).
+    """
+
+    def __init__(self, model_path: str | os.PathLike, temperature: float | None = None,
+                 min_confidence: float | None = None):
         path = Path(model_path)
         if not path.is_file():
             raise MnistReportError(f"{path}: model file not found")
@@ -392,9 +448,14 @@ class Recognizer:
         self._forward = tf.function(lambda x: self.model(x, training=False),
                                     reduce_retracing=True)
         self.path = path
+        calibration = _calibration(path)
+        self.temperature = float(temperature if temperature is not None
+                                 else calibration.get("temperature", 1.0))
+        self.min_confidence = float(MIN_CONFIDENCE if min_confidence is None
+                                    else min_confidence)
 
-    def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """Probabilities for a batch of 28x28 uint8 images (MNIST-like)."""
+    def raw_probabilities(self, images: np.ndarray) -> np.ndarray:
+        """The model's own output for a batch of 28x28 uint8 images (MNIST-like)."""
         x = images.astype(np.float32) / 255.0
         x = x.reshape(len(x), 784) if self.flat else x.reshape(len(x), 28, 28, 1)
         out = []
@@ -402,18 +463,52 @@ class Recognizer:
             out.append(np.asarray(self._forward(x[start:start + 1000])))
         return np.concatenate(out).astype(np.float64)
 
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities for a batch of 28x28 uint8 images (MNIST-like)."""
+        return apply_temperature(self.raw_probabilities(images), self.temperature)
+
     def recognize(self, image: ImageLike) -> Prediction:
         return self.recognize_batch([image])[0]
 
     def recognize_batch(self, images: list[ImageLike]) -> list[Prediction]:
-        batch = np.stack([preprocess(image) for image in images])
-        return [_prediction(p) for p in self.probabilities(batch)]
+        prepared = [prepare(image) for image in images]
+        return self.predictions(prepared)
+
+    def predictions(self, prepared: list[Prepared]) -> list[Prediction]:
+        """Digit, calibrated confidence and the unsure flag for pictures already prepared."""
+        probs = self.probabilities(np.stack([p.image for p in prepared]))
+        return [_prediction(row, unsure_reason(p, float(row.max()), self.min_confidence))
+                for p, row in zip(prepared, probs)]
 
 
-def _prediction(probs: np.ndarray) -> Prediction:
+def unsure_reason(prepared: Prepared, confidence: float, min_confidence: float) -> str | None:
+    """Why the answer should not be trusted, or None.
+
+    The picture's own analysis speaks first (no clear ink, a second digit-sized mark, a
+    mark far wider than a digit), then the calibrated confidence.
+    """
+    if prepared.contrast < MIN_CONTRAST:
+        return "no clear ink"
+    if prepared.other_marks:
+        return "more than one mark"
+    if prepared.aspect > MAX_ASPECT:
+        return "wider than a digit"
+    if confidence < min_confidence:
+        return "low confidence"
+    return None
+
+
+def unsure(prepared: Prepared, confidence: float, min_confidence: float | None = None) -> bool:
+    """True when the answer for this picture should not be trusted (see ``unsure_reason``)."""
+    threshold = MIN_CONFIDENCE if min_confidence is None else min_confidence
+    return unsure_reason(prepared, confidence, threshold) is not None
+
+
+def _prediction(probs: np.ndarray, reason: str | None = None) -> Prediction:
     probs = probs / probs.sum()
     digit = int(probs.argmax())
-    return Prediction(digit, float(probs[digit]), [float(p) for p in probs])
+    return Prediction(digit, float(probs[digit]), [float(p) for p in probs],
+                      unsure=reason is not None)
 
 
 def recognize(image: ImageLike, model: str | os.PathLike | None = None) -> Prediction:
@@ -423,12 +518,14 @@ def recognize(image: ImageLike, model: str | os.PathLike | None = None) -> Predi
 
 def recognize_example(recognizer: Recognizer, image: ImageLike) -> dict:
     """The tutorial's worked example: every preprocessing step and the prediction, as data."""
-    steps = preprocess_steps(image)
-    prediction = recognizer.recognize(image)
+    prepared = prepare(image, steps=True)
+    prediction = recognizer.predictions([prepared])[0]
+    steps = prepared.steps
     return {
         "steps": [{"name": name, "image": np.clip(np.rint(a), 0, 255).astype(int).tolist()}
                   for name, a in steps],
         "digit": prediction.digit,
         "confidence": prediction.confidence,
         "probabilities": prediction.probabilities,
+        "unsure": prediction.unsure,
     }
