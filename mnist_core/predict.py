@@ -528,4 +528,5 @@ def recognize_example(recognizer: Recognizer, image: ImageLike) -> dict:
         "confidence": prediction.confidence,
         "probabilities": prediction.probabilities,
         "unsure": prediction.unsure,
+        "min_confidence": recognizer.min_confidence,
     }
