@@ -1,10 +1,73 @@
-"""Tell which digit is written in an image: preprocessing the MNIST way, then the model.
+"""Tell which digit is written in a picture, and say when not sure.
 
-``preprocess`` turns any image (a photo, a scan, a paint-program drawing; dark on light or
-light on dark; any size) into a 28x28 MNIST-like input, the way the MNIST database itself
-was made: gray levels, digit light on dark, cropped to its bounding box, scaled to fit a
-20x20 box keeping its aspect ratio, pasted into 28x28 so that its centre of mass is in the
-middle. ``recognize`` runs a saved model on the result.
+``prepare`` (and ``preprocess``, its 28x28 result) turns any picture of a digit - a phone
+photo of ink on gray paper under uneven light, a scan, a paint-program drawing, MNIST itself -
+into the input MNIST's networks expect; ``Recognizer`` runs a saved model on it, with
+calibrated probabilities and an "unsure" flag.
+
+The algorithm, exactly (every constant is a module-level name below):
+
+ 1. Read. Decode the file (first frame of an animation); apply the EXIF Orientation tag
+    (Pillow ``ImageOps.exif_transpose``). Gray levels 0-255 as float: Pillow's "L" conversion
+    (L = R*299/1000 + G*587/1000 + B*114/1000); 16-bit images whose maximum exceeds 255
+    scaled by 255/65535. With
+    transparency (any alpha < 255): gray*alpha + B*(1-alpha), B = 255 if the mean gray of the
+    pixels with alpha > 0.5 is under 128, else 0. NumPy arrays: HxW, HxWx1, HxWx3 or HxWx4
+    (floats with max <= 1 are scaled by 255).
+ 2. Blank: if max - min of the gray levels < MIN_RANGE (8), stop: "blank image".
+ 3. Work size: if the longer side exceeds WORK_SIDE (1024), shrink by the integer factor
+    f = ceil(longer side / 1024): drop the last (side mod f) rows/columns, then average each
+    f x f block.
+ 4. Polarity. darkest/lightest = the lowest/highest mean of a 3x3 window lying wholly inside
+    the picture (the picture itself when a side is under 3). With ordered values v[0..n-1],
+    lower median m = v[floor((n-1)/2)], upper median M = v[n-1-floor((n-1)/2)]. The ink is
+    dark if m - darkest >= lightest - m; then light = 255 - gray, else light = gray
+    (ink is bright in ``light``, as in MNIST).
+ 5. Paper (background). Let p = lower median of ``light`` (= 255 - M when inverted).
+    a. If min(light) == p (half the picture or more is one flat level: a drawing, MNIST):
+       background = p everywhere, sigma = 0.
+    b. Otherwise: block b = ceil(longer side / GRID), GRID = 48; the grid G = b x b block
+       means (as in step 3; b = 1: G = light). r = ceil(OPENING * longer side of G),
+       OPENING = 0.1. Grey opening on G: a running minimum over 2r+1 cells along rows (the
+       window clipped at the edges), then along columns, then a running maximum the same
+       way. Back to full size when b > 1: bilinear interpolation with source coordinate
+       (i + 0.5) / b - 0.5 along each axis, clamped to [0, size-1] (edges held).
+       flat = light - background; sigma = 1.4826 * lower median of |flat - lower median of
+       flat|.
+    (In case a, flat = light - p, sigma = 0.)
+ 6. Ink. Otsu's threshold on max(flat, 0): 256 bins over [0, top], top = max; bin of a value
+    = min(floor(value * 256 / top), 255), bin centres (k + 0.5) * top / 256; the threshold is
+    (k* + 1) * top / 256 for the k* (first, on ties) that maximises the between-class variance
+    (mu * w0 - m0 * N)^2 / (w0 * w1) with cumulative counts w0, w1 = N - w0, cumulative
+    first moment m0 and mean mu. threshold = max(Otsu, 4 * sigma); ink mask = flat > threshold.
+    No pixel above it: "blank image".
+ 7. The digit. Label the mask's 8-connected components. The largest (by pixel count) is the
+    digit's; its size s = max(height, width) of its bounding box. Repeatedly add any other
+    component with at least SPECK (0.02) of the largest's pixels whose bounding box is at most
+    NEAR * s (0.3) pixels from the box of the components kept so far (gap = max of the
+    vertical and horizontal gaps between the boxes, 0 when they overlap), growing the box,
+    until none is added. other_marks = the components left out with at least MARK (0.25) of
+    the largest's pixels (a second digit, for "unsure").
+ 8. Levels. ink = max(max of flat over the digit's pixels - 3 sigma, threshold + 1);
+    floor = min(3 sigma, threshold / 2); out = clip((flat - floor) * 255 / (ink - floor),
+    0, 255); pixels farther than MARGIN (2) pixels (chessboard distance) from the digit's
+    pixels are set to 0.
+ 9. MNIST's own steps. Crop to the bounding box of out > NOISE * 255 (NOISE = 0.05). Scale
+    so the longer side is 20: size = (max(1, round(w * 20 / L)), max(1, round(h * 20 / L))),
+    Python rounding (halves to even), Pillow's LANCZOS resize of the float image (skipped
+    when the size is unchanged), clipped to 0-255. Paste into a 28x28 zero canvas at
+    ((28 - h) // 2, (28 - w) // 2). Shift by whole pixels so the centre of mass is at
+    (14, 14): dy = round(14 - sum(row index * row sum) / total), dx likewise, each clamped
+    so no nonzero pixel leaves the frame. Round half to even and convert to uint8.
+10. Unsure (``unsure_reason``): contrast = ink / max(sigma, 1) under MIN_CONTRAST (10):
+    "no clear ink"; other_marks > 0: "more than one mark"; crop width / height over
+    MAX_ASPECT (1.6): "wider than a digit"; calibrated confidence under MIN_CONFIDENCE (0.98,
+    or ``--min-confidence``): "low confidence". MIN_CONFIDENCE and MAX_ASPECT are the pair
+    that flags the most made-up non-digits while flagging at most 1.5% of the validation
+    digits, with the cnn model (benchmarks/photo_benchmark.py prints the grid).
+
+Calibration: ``probabilities`` = softmax(log(model output) / T), T from the calibration entry
+of the results.json beside the model (fitted on the validation split; 1 when absent).
 """
 
 from __future__ import annotations
@@ -40,9 +103,9 @@ NEAR = 0.3                 # marks this close (times the largest mark's size) ar
 MARK = 0.25                # a mark over 25% of the digit's largest one, set apart: another digit
 MARGIN = 2                 # pixels kept around the ink: the digit's soft edge
 # "Unsure" (chosen on validation digits and made-up non-digits; see benchmarks/photo_benchmark.py)
-MIN_CONFIDENCE = 0.9       # calibrated confidence under this: unsure
+MIN_CONFIDENCE = 0.98      # calibrated confidence under this: unsure
 MIN_CONTRAST = 10.0        # ink level under this many sigma of paper noise: no clear ink
-MAX_ASPECT = 2.0           # ink box wider than this times its height: not one digit
+MAX_ASPECT = 1.6           # ink box wider than this times its height: not one digit
 
 
 @dataclass(frozen=True)
@@ -132,7 +195,7 @@ def _pil_to_gray(image: Image.Image) -> np.ndarray:
             background = 255.0 if ink < 128 else 0.0
             return gray * alpha + background * (1.0 - alpha)
         return gray
-    return np.asarray(image.convert("L"), dtype=np.float32)
+    return np.asarray(image if image.mode == "L" else image.convert("L"), dtype=np.float32)
 
 
 # --- The preprocessing, step by step ---------------------------------------------------
@@ -177,19 +240,6 @@ def _extremes3(a: np.ndarray) -> tuple[float, float]:
     rows = a[:-2] + a[1:-1] + a[2:]
     sums = rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]
     return float(sums.min()) / 9.0, float(sums.max()) / 9.0
-
-
-def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Grow a mask by ``radius`` pixels in each direction (a square neighbourhood)."""
-    out = mask.copy()
-    for d in range(1, radius + 1):
-        out[d:] |= mask[:-d]
-        out[:-d] |= mask[d:]
-    grown = out.copy()
-    for d in range(1, radius + 1):
-        grown[:, d:] |= out[:, :-d]
-        grown[:, :-d] |= out[:, d:]
-    return grown
 
 
 def _slide(a: np.ndarray, radius: int, axis: int, pick) -> np.ndarray:
@@ -330,7 +380,7 @@ def prepare(image: ImageLike, steps: bool = False) -> Prepared:
     floor = min(3.0 * sigma, threshold / 2)
     light_on_dark = np.clip((flat - floor) * (255.0 / max(ink - floor, 1e-6)), 0, 255)
     # Keep the digit's marks and MARGIN pixels around them (its soft anti-aliased edge).
-    light_on_dark[~_dilate(digit, MARGIN)] = 0.0
+    light_on_dark[~ndimage.maximum_filter(digit, size=2 * MARGIN + 1)] = 0.0
     if record is not None:
         record.append(("light on dark", light_on_dark))
         record.append(("ink found", np.where(digit, 255.0, np.where(mask, 90.0, 0.0))))

@@ -282,7 +282,7 @@ def test_cli_unsure_and_min_confidence(model_path):
     assert all(line.endswith(" (unsure)") for line in run.stdout.splitlines())
     run = cli(*files, "--model", str(model_path), "--min-confidence", "1.5")
     assert run.returncode == 2 and "Traceback" not in run.stderr
-    assert "mnist-report: error:" in run.stderr and "0 to 1" in run.stderr
+    assert "error: argument --min-confidence: expected a number from 0 to 1" in run.stderr
 
 
 # --- Calibration ----------------------------------------------------------------------------
