@@ -151,17 +151,21 @@ def main() -> int:
         paths = [Path(tmp) / f"{i:05d}.png" for i in range(len(x))]
         for path, image in zip(paths, x):
             Image.fromarray(image).save(path)
+        # Best of three for each speed: the machine may be shared, and the best run is the
+        # one least disturbed by others.
         load = os.getloadavg()[0]
-        start = time.perf_counter()
-        preds = recognizer.recognize_batch(paths)
-        batch_seconds = time.perf_counter() - start
+        batch_seconds = prepare_seconds = model_seconds = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            preds = recognizer.recognize_batch(paths)
+            batch_seconds = min(batch_seconds, time.perf_counter() - start)
+            start = time.perf_counter()
+            prepared = [predict.prepare(path) for path in paths]
+            prepare_seconds = min(prepare_seconds, time.perf_counter() - start)
+            start = time.perf_counter()
+            recognizer.probabilities(np.stack([p.image for p in prepared]))
+            model_seconds = min(model_seconds, time.perf_counter() - start)
         round_trip = float(np.mean([p.digit for p in preds] == y))
-        start = time.perf_counter()
-        prepared = [predict.prepare(path) for path in paths]
-        prepare_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        recognizer.probabilities(np.stack([p.image for p in prepared]))
-        model_seconds = time.perf_counter() - start
         recognizer.recognize(paths[0])
         latencies = []
         for path in paths[:300]:
@@ -217,7 +221,7 @@ def _print(r: dict) -> None:
     print(f"| test accuracy, arrays fed directly | {100 * r['direct_accuracy']:.2f}% |")
     print(f"| test accuracy, PNG files through preprocess | {100 * r['round_trip_accuracy']:.2f}% |")
     print(f"| accuracy lost in the round trip | {r['round_trip_loss_points']:.2f} points |")
-    print(f"| batch, 10,000 PNG files (decode, preprocess, model) | "
+    print(f"| batch, 10,000 PNG files (decode, preprocess, model), best of 3 | "
           f"{r['batch_png_images_per_s']:,.0f} images/s |")
     print(f"| of which: reading and preprocessing alone | "
           f"{r['prepare_png_images_per_s']:,.0f} images/s |")

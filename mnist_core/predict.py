@@ -74,13 +74,14 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
 from . import MnistReportError
@@ -88,6 +89,7 @@ from .calibration import apply_temperature
 from .results import MODEL_FILE, RESULTS_FILE, list_experiment_dirs
 
 ImageLike = Any  # a path, a PIL image or a NumPy array
+ORIENTATION = 0x0112  # the EXIF tag
 # The tutorial's worked example: a 3 rendered black on white at 160x200 pixels.
 EXAMPLE_IMAGE = Path(__file__).resolve().parent / "examples" / "digit.png"
 # Below this fraction of the brightest ink a pixel is noise, not digit. MNIST keeps its
@@ -123,17 +125,18 @@ class Prediction:
 # --- Reading images ----------------------------------------------------------------
 
 def _open(path: Path) -> Image.Image:
-    if not path.exists():
-        raise MnistReportError(f"{path}: no such file")
-    if path.is_dir():
+    try:
+        info = path.stat()  # one system call for the three checks
+    except FileNotFoundError:
+        raise MnistReportError(f"{path}: no such file") from None
+    if stat.S_ISDIR(info.st_mode):
         raise MnistReportError(f"{path}: is a directory, not an image")
-    if path.stat().st_size == 0:
+    if info.st_size == 0:
         raise MnistReportError(f"{path}: empty file (0 bytes)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(path)
-            frame = next(iter(ImageSequence.Iterator(image)))  # animated: the first frame
+            frame = Image.open(path)  # an animation opens on its first frame
             frame.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise MnistReportError(f"{path}: image too large (over Pillow's decompression-bomb "
@@ -152,7 +155,9 @@ def to_gray(image: ImageLike) -> np.ndarray:
     if isinstance(image, Image.Image):
         # A phone stores a photo taken sideways unrotated, with an EXIF Orientation tag
         # that every viewer obeys: obey it first.
-        return _pil_to_gray(ImageOps.exif_transpose(image))
+        if image.getexif().get(ORIENTATION, 1) != 1:
+            image = ImageOps.exif_transpose(image)
+        return _pil_to_gray(image)
     array = np.asarray(image)
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
@@ -557,7 +562,7 @@ def unsure(prepared: Prepared, confidence: float, min_confidence: float | None =
 def _prediction(probs: np.ndarray, reason: str | None = None) -> Prediction:
     probs = probs / probs.sum()
     digit = int(probs.argmax())
-    return Prediction(digit, float(probs[digit]), [float(p) for p in probs],
+    return Prediction(digit, float(probs[digit]), probs.tolist(),
                       unsure=reason is not None)
 
 
