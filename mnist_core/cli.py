@@ -99,7 +99,7 @@ def parser() -> argparse.ArgumentParser:
                    help="print a JSON list of {file, digit, confidence, probabilities, unsure}")
     p.add_argument("--min-confidence", type=_fraction, default=None, metavar="P",
                    help="call an answer unsure below this calibrated confidence, 0-1 "
-                        "(default: %(default)s, i.e. the tool's own threshold)")
+                        "(default: 0.98, chosen on validation digits and made-up non-digits)")
     return ap
 
 

@@ -280,6 +280,11 @@ def test_cli_unsure_and_min_confidence(model_path):
     run = cli(*files, "--model", str(model_path), "--min-confidence", "1")
     assert run.returncode == 0, run.stderr
     assert all(line.endswith(" (unsure)") for line in run.stdout.splitlines())
+    from mnist_core.cli import parser
+    from mnist_core.predict import MIN_CONFIDENCE
+
+    helps = parser()._subparsers._group_actions[0].choices["predict"].format_help()
+    assert f"default: {MIN_CONFIDENCE}" in " ".join(helps.split())  # the help tells the truth
     run = cli(*files, "--model", str(model_path), "--min-confidence", "1.5")
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert "error: argument --min-confidence: expected a number from 0 to 1" in run.stderr
