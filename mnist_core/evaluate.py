@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .calibration import calibrate
+
 GRID = 9  # the classic tutorial shows 3x3 grids
 
 
@@ -64,6 +66,11 @@ def evaluate(model, splits, batch_size: int = 1000) -> dict:
                                          batch_size=batch_size, verbose=0)
     probs = model.predict(splits.x_test, batch_size=batch_size, verbose=0)
     analysis = analyse_predictions(probs, splits.test_labels, splits.test_images)
+    calibration = None
+    if len(splits.x_val):  # temperature fitted on validation, judged on test (ECE)
+        val_probs = model.predict(splits.x_val, batch_size=batch_size, verbose=0)
+        calibration = calibrate(val_probs, splits.y_val.argmax(axis=1), probs,
+                                splits.test_labels)
     return {
         "metrics": {
             "train": {"loss": float(train_loss), "accuracy": float(train_acc)},
@@ -77,6 +84,7 @@ def evaluate(model, splits, batch_size: int = 1000) -> dict:
             },
         },
         "analysis": analysis,
+        "calibration": calibration,
     }
 
 

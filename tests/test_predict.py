@@ -12,11 +12,22 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_core import MnistReportError
-from mnist_core.predict import Recognizer, find_best_model, preprocess, preprocess_steps
+from mnist_core import MnistReportError, calibration
+from mnist_core.predict import (MIN_CONTRAST, Recognizer, find_best_model, prepare, preprocess,
+                                preprocess_steps, unsure_reason)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
+sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+import photos  # noqa: E402  (the benchmark's photo-like renderings of MNIST digits)
+
+# Photo-like pictures drawn by tests/data/make_digits.py: (file, digit or None for "not one digit")
+PHOTOS = {
+    "five_gray_paper.jpg": 5,
+    "two_sideways_exif.jpg": 2,
+    "four_small_on_page.jpg": 4,
+    "seven_red_lined.jpg": 7,
+}
 DRAWN = {
     "seven_black_on_white.png": 7,
     "two_white_on_black.jpg": 2,
@@ -61,9 +72,9 @@ def test_preprocess_undoes_inversion_and_size(mnist):
     result = preprocess(padded).astype(int)
     assert np.abs(result - digit.astype(int)).mean() < 8
     steps = preprocess_steps(padded)
-    assert [name for name, _ in steps] == ["gray levels", "light on dark", "cropped",
-                                           "fit in 20x20", "28x28, centred"]
-    assert max(steps[3][1].shape) == 20 and steps[4][1].shape == (28, 28)
+    assert [name for name, _ in steps] == ["gray levels", "light on dark", "ink found",
+                                           "cropped", "fit in 20x20", "28x28, centred"]
+    assert max(steps[4][1].shape) == 20 and steps[5][1].shape == (28, 28)
 
 
 def test_recognize_path_pil_array_and_batch(model_path, mnist):
@@ -123,7 +134,8 @@ def test_cli_batch_with_bad_files_reports_each_and_keeps_going(tmp_path, model_p
     lines = run.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == good
     for line, expected in zip(lines, DRAWN.values()):
-        assert re.fullmatch(rf".*: {expected} \(\d+\.\d%\), runner-up \d \(\d+\.\d%\)", line)
+        assert re.fullmatch(rf".*: {expected} \(\d+\.\d%\), runner-up \d \(\d+\.\d%\)"
+                            r"( \(unsure\))?", line)
 
 
 def test_cli_json(model_path):
@@ -132,7 +144,8 @@ def test_cli_json(model_path):
     report = json.loads(run.stdout)
     assert [r["digit"] for r in report] == list(DRAWN.values())
     for r in report:
-        assert set(r) == {"file", "digit", "confidence", "probabilities"}
+        assert set(r) == {"file", "digit", "confidence", "probabilities", "unsure"}
+        assert isinstance(r["unsure"], bool)
         assert len(r["probabilities"]) == 10 and sum(r["probabilities"]) == pytest.approx(1.0)
         assert r["confidence"] == max(r["probabilities"])
 
@@ -168,3 +181,140 @@ def test_safe_mode_refuses_code_in_a_model(tmp_path):
     with pytest.raises(MnistReportError, match="not a Keras model"):
         Recognizer(tmp_path / "lambda.keras")
 
+
+
+# --- Real photos (issue 11) ------------------------------------------------------------------
+
+def _similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation of two images, each blurred a little (a one-pixel shift is no difference)."""
+    from scipy import ndimage
+
+    a, b = (ndimage.gaussian_filter(np.asarray(i, float), 1.0).ravel() for i in (a, b))
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+@pytest.mark.parametrize("condition", list(photos.CONDITIONS))
+def test_photo_conditions_give_the_clean_digit(condition, mnist):
+    """Each photo condition of the benchmark, on three test digits: the 28x28 input the model
+    gets is the one the clean MNIST digit gives (gray paper read with a fixed gray level, or a
+    sideways photo, or a speck in the crop would not be)."""
+    rng = np.random.default_rng(7)
+    scores = [_similarity(preprocess(photos.CONDITIONS[condition](mnist.x_test[i], rng)),
+                          mnist.x_test[i]) for i in range(3)]
+    assert min(scores) > 0.7 and np.mean(scores) > 0.85, scores
+
+
+def test_exif_orientation_is_applied_first(tmp_path, mnist):
+    rng = np.random.default_rng(3)
+    upright = photos.photo(photos.coverage(mnist.x_test[0], 200, rng), rng, noise=(1, 2))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "turn 90 degrees clockwise to view"
+    upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "side.jpg", quality=95,
+                                                      exif=exif.tobytes())
+    upright.save(tmp_path / "up.jpg", quality=95)
+    side, up = preprocess(tmp_path / "side.jpg"), preprocess(tmp_path / "up.jpg")
+    assert _similarity(side, up) > 0.95
+    assert _similarity(np.rot90(side), up) < 0.8  # the tag really mattered
+
+
+def test_specks_and_far_marks_are_dropped_a_digits_parts_kept(mnist):
+    digit = np.zeros((200, 300), np.uint8)
+    digit[40:180, 60:200] = np.asarray(Image.fromarray(mnist.x_test[0]).resize((140, 140)))
+    clean = preprocess(digit)
+    specked = digit.copy()
+    specked[10:14, 280:284] = 255          # a speck far away
+    specked[100:103, 220:223] = 255        # a speck near the digit
+    assert _similarity(preprocess(specked), clean) > 0.98
+    assert prepare(specked).other_marks == 0
+    # A 5 whose top bar does not touch its body: both parts are the digit.
+    five = np.zeros((120, 100), np.uint8)
+    five[10:18, 30:80] = 255                                   # the bar, apart
+    five[26:60, 30:38] = 255                                   # the body: down, round, back
+    five[52:60, 30:70] = 255
+    five[52:100, 66:74] = 255
+    five[92:100, 25:74] = 255
+    steps = dict(preprocess_steps(five))
+    assert (steps["ink found"] == 255).sum() == (five > 0).sum()
+    # Two digits side by side, apart: a second digit-sized mark.
+    pair = np.concatenate([digit[:, 40:220], digit[:, 40:220]], axis=1)
+    assert prepare(pair).other_marks == 1
+
+
+def test_dark_or_light_ink_on_any_paper_level(mnist):
+    digit = mnist.x_test[3].astype(float) / 255
+    big = np.asarray(Image.fromarray(digit.astype(np.float32), "F").resize((112, 112)))
+    for paper, ink in [(120, 30), (95, 10), (140, 200), (30, 230), (230, 120)]:
+        picture = np.clip(paper + (ink - paper) * np.clip(big, 0, 1), 0, 255).astype(np.uint8)
+        assert _similarity(preprocess(picture), mnist.x_test[3]) > 0.9, (paper, ink)
+
+
+def test_photo_pictures_read_right(model_path):
+    recognizer = Recognizer(model_path)
+    for name, digit in PHOTOS.items():
+        prepared = prepare(DATA / name)
+        assert prepared.other_marks == 0 and prepared.contrast > MIN_CONTRAST, name
+        assert recognizer.recognize(DATA / name).digit == digit, name
+
+
+def test_not_one_digit_is_unsure(model_path):
+    empty = prepare(DATA / "empty_gray_page.jpg")
+    assert unsure_reason(empty, 1.0, 0.0) == "no clear ink"
+    pair = prepare(DATA / "two_digits_47.jpg")
+    assert unsure_reason(pair, 1.0, 0.0) == "more than one mark"
+    five = prepare(DATA / "five_gray_paper.jpg")
+    assert unsure_reason(five, 0.99, 0.9) is None
+    assert unsure_reason(five, 0.5, 0.9) == "low confidence"
+    with pytest.raises(MnistReportError, match="blank image"):
+        preprocess(np.full((50, 50), 128, np.uint8))
+
+
+def test_cli_unsure_and_min_confidence(model_path):
+    files = [str(DATA / "five_gray_paper.jpg"), str(DATA / "empty_gray_page.jpg")]
+    run = cli(*files, "--model", str(model_path), "--json", "--min-confidence", "0")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert [r["unsure"] for r in report] == [False, True]  # an empty page, whatever the threshold
+    run = cli(*files, "--model", str(model_path), "--min-confidence", "1")
+    assert run.returncode == 0, run.stderr
+    assert all(line.endswith(" (unsure)") for line in run.stdout.splitlines())
+    from mnist_core.cli import parser
+    from mnist_core.predict import MIN_CONFIDENCE
+
+    helps = parser()._subparsers._group_actions[0].choices["predict"].format_help()
+    assert f"default: {MIN_CONFIDENCE}" in " ".join(helps.split())  # the help tells the truth
+    run = cli(*files, "--model", str(model_path), "--min-confidence", "1.5")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "error: argument --min-confidence: expected a number from 0 to 1" in run.stderr
+
+
+# --- Calibration ----------------------------------------------------------------------------
+
+def test_temperature_is_recovered_and_ece_falls():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, size=(20000, 10))
+    true_t = 2.5  # the labels follow softmax(logits / 2.5); the model claims softmax(logits)
+    truth = calibration.apply_temperature(np.exp(logits), true_t)
+    labels = (truth.cumsum(axis=1) > rng.random((len(truth), 1))).argmax(axis=1)
+    claimed = calibration.apply_temperature(np.exp(logits), 1.0)
+    fitted = calibration.fit_temperature(claimed[:10000], labels[:10000])
+    assert fitted == pytest.approx(true_t, rel=0.05)
+    before = calibration.expected_calibration_error(claimed[10000:], labels[10000:])
+    after = calibration.expected_calibration_error(
+        calibration.apply_temperature(claimed[10000:], fitted), labels[10000:])
+    assert before > 0.1 and after < 0.02
+    # the predicted digit never changes
+    assert (calibration.apply_temperature(claimed, fitted).argmax(1) == claimed.argmax(1)).all()
+
+
+def test_evaluation_calibrates_on_validation_and_predict_uses_it(quick_build, model_path):
+    results = json.loads((quick_build["folder"] / "results.json").read_text())
+    cal = results["calibration"]
+    assert cal["validation_size"] == results["metrics"]["validation"]["size"] > 0
+    assert 0.05 < cal["temperature"] < 20 and cal["temperature"] != pytest.approx(1.0, abs=1e-3)
+    assert 0 <= cal["test_ece_after"] <= 1 and 0 <= cal["test_ece_before"] <= 1
+    recognizer = Recognizer(quick_build["folder"] / "model.keras")
+    assert recognizer.temperature == pytest.approx(cal["temperature"])
+    raw = recognizer.raw_probabilities(np.zeros((1, 28, 28), np.uint8))
+    assert recognizer.probabilities(np.zeros((1, 28, 28), np.uint8)) == pytest.approx(
+        calibration.apply_temperature(raw, cal["temperature"]))
+    assert Recognizer(model_path).temperature == 1.0  # a bare model file: as it is
