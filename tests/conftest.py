@@ -28,23 +28,38 @@ def _data_dir() -> str | None:
     return str(SHARED) if SHARED.is_dir() else None
 
 
+NO_DATA = "no MNIST for the data tests"
+
+
 def _no_data(reason: str) -> None:
-    message = f"no MNIST for the data tests ({reason}); {HINT}".replace("\n", " ")
+    message = f"{NO_DATA} ({reason}); {HINT}".replace("\n", " ")
     if os.environ.get("MNIST_REQUIRE_DATA") == "1":
         pytest.fail(f"MNIST_REQUIRE_DATA=1: {message}", pytrace=False)
     pytest.skip(message)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    # pytest reports a skip from a fixture at each test's own line, one summary line per
+    # test; place the skips for want of data here, so `-rs` folds them into one line.
+    report = yield
+    if report.skipped and isinstance(report.longrepr, tuple) and NO_DATA in report.longrepr[2]:
+        report.longrepr = (__file__, None, report.longrepr[2])
+    return report
+
+
 @pytest.fixture(scope="session")
 def mnist():
     from mnist_core import MnistReportError
-    from mnist_core.data import load_mnist
+    from mnist_core.data import OFFLINE_HINT, load_mnist
 
     try:
         return load_mnist(_data_dir())
     except MnistReportError as exc:
-        # The error of a session fixture is cached: one load (or failed download) per session.
-        _no_data(str(exc))
+        reason = str(exc).replace(f"; {OFFLINE_HINT}", "")  # the tests' own hint follows
+    # Outside the except: the skip or failure is one line, without the exception's chain.
+    # A session fixture's outcome is cached: one load (or failed download) per session.
+    _no_data(reason)
 
 
 @pytest.fixture(scope="session")
