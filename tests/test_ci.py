@@ -47,7 +47,11 @@ def test_ci_script_requires_the_data():
 
 
 def _pytest_without_mnist(tmp_path: Path, require: bool) -> subprocess.CompletedProcess:
-    """Two tests of test_data.py (one needs MNIST, one not) where no source of MNIST works."""
+    """Two tests of test_data.py (one needs MNIST, one not) where no source of MNIST works.
+
+    Not required: nothing at all, Keras' download fails. Required: a MNIST_DATA_DIR that does
+    not exist, which fails before TensorFlow is imported (the guard is the same code).
+    """
     project = tmp_path / "project"  # no shared/mnist beside this copy of the tests
     (project / "tests").mkdir(parents=True)
     for name in ("conftest.py", "test_data.py"):
@@ -58,7 +62,7 @@ def _pytest_without_mnist(tmp_path: Path, require: bool) -> subprocess.Completed
     env.update(KERAS_HOME=str(tmp_path / "keras"), HOME=str(tmp_path), https_proxy=dead_proxy,
                HTTPS_PROXY=dead_proxy, http_proxy=dead_proxy, HTTP_PROXY=dead_proxy)
     if require:
-        env["MNIST_REQUIRE_DATA"] = "1"
+        env.update(MNIST_REQUIRE_DATA="1", MNIST_DATA_DIR=str(tmp_path / "no-mnist-here"))
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
          "tests/test_data.py", "-k", "full_dataset_shapes or parse_idx_roundtrip"],
@@ -79,5 +83,5 @@ def test_with_mnist_required_missing_data_fails(tmp_path):
     run = _pytest_without_mnist(tmp_path, require=True)
     assert run.returncode == 1, run.stdout + run.stderr
     assert re.search(r"\b1 passed, .*\b1 error", run.stdout), run.stdout
-    assert "MNIST_REQUIRE_DATA=1: no MNIST for the data tests" in run.stdout
+    assert "MNIST_REQUIRE_DATA=1: no MNIST for the data tests (data folder" in run.stdout
     assert "SKIPPED" not in run.stdout
