@@ -21,3 +21,7 @@ __version__ = "0.1.0"
 
 class MnistReportError(Exception):
     """An error with a message meant for the user: printed as one line, no traceback."""
+
+
+class UsageError(MnistReportError):
+    """A wrong option or combination of options: exit code 2, like argparse's own errors."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import filelock
 
-from . import MnistReportError, interrupts
+from . import MnistReportError, UsageError, interrupts
 from .config import DEFAULT_MODELS, MODELS, ExperimentConfig, default_config
 from .data import Mnist, describe_shapes, load_mnist
 from .provenance import experiment_key, explain_change, key_inputs, provenance
@@ -46,7 +46,7 @@ class BuildOptions:
     def __post_init__(self) -> None:
         unknown = [m for m in self.force if m not in self.models]
         if unknown:
-            raise MnistReportError(
+            raise UsageError(
                 f"--force {', '.join(unknown)}: not among the models being built "
                 f"({', '.join(self.models)}); add it with --models")
 

@@ -7,7 +7,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from . import MnistReportError, __version__
+from . import MnistReportError, UsageError, __version__
 from .config import DEFAULT_MODELS, MODELS
 
 
@@ -198,7 +198,7 @@ def _build(args: argparse.Namespace) -> int:
         models, render, site = args.models, not args.no_render, not args.no_site
         force = models if args.force == "__all__" else ((args.force,) if args.force else ())
         if force and force[0] not in MODELS:
-            raise MnistReportError(f"--force: unknown model {force[0]!r}; "
+            raise UsageError(f"--force: unknown model {force[0]!r}; "
                                    f"choose from {', '.join(MODELS)}")
         # A known model that is not being built: BuildOptions says so.
     summary = build(_options(args, models=models, force=force, render=render, site=site))
@@ -218,9 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         return handlers[args.command](args)
     except MnistReportError as exc:
         print(f"mnist-report: error: {exc}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, UsageError) else 1
     except ModuleNotFoundError as exc:
-        if exc.name != "tensorflow":
+        if (exc.name or "").split(".")[0] != "tensorflow":
             raise
         print("mnist-report: error: TensorFlow is not installed: install the project with the "
               "extra for your machine, `pip install 'mnist-report[cpu]'` (or `[gpu]` for NVIDIA "

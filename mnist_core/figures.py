@@ -100,6 +100,28 @@ def overlaid_validation(histories: dict[str, dict], metric: str = "val_accuracy"
     return fig
 
 
+def time_to_accuracy(runs: dict[str, dict]):
+    """Validation accuracy against training seconds: what each model buys per unit of CPU time.
+
+    ``runs`` maps a model name to its results (``history`` and ``training.epoch_times_s``).
+    """
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for name, results in runs.items():
+        values = results["history"].get("val_accuracy")
+        times = results["training"].get("epoch_times_s")
+        if values and times:
+            ax.plot(np.cumsum(times), values, marker="o", ms=3, label=name)
+    ax.set_xscale("log")
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    ax.xaxis.set_major_formatter(ScalarFormatter())  # 10, 100, not 10^1, 10^2
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("training time (s, log scale)")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title("Time to accuracy")
+    ax.legend(loc="lower right")
+    return fig
+
+
 def preprocessing_steps(example: dict):
     """The worked example through each preprocessing step, left to right."""
     steps = example["steps"]
@@ -161,8 +183,11 @@ def ensure_experiment_figures(folder: Path, results: dict) -> Path:
 
 def ensure_comparison_figures(folder: Path, all_results: dict[str, dict]) -> Path:
     histories = {name: r["history"] for name, r in all_results.items()}
-    payload = json.dumps(histories, sort_keys=True).encode()
-    return ensure_figures(folder, lambda: {"validation": overlaid_validation(histories)}, payload)
+    runs = {name: {"history": r["history"], "training": r["training"]}
+            for name, r in all_results.items()}
+    payload = json.dumps(runs, sort_keys=True).encode()
+    return ensure_figures(folder, lambda: {"validation": overlaid_validation(histories),
+                                           "time_to_accuracy": time_to_accuracy(runs)}, payload)
 
 
 def svg_path(folder: Path, name: str) -> str:

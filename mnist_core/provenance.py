@@ -200,22 +200,32 @@ def experiment_key(inputs: dict) -> str:
     return _sha(json.dumps(inputs, sort_keys=True))[:12]
 
 
-def explain_change(old: dict, new: dict) -> list[str]:
-    """Why an experiment is stale: the parts of its key inputs that differ."""
-    reasons = []
+def explain_change(old: dict, new: dict, most: int = 3) -> list[str]:
+    """Why an experiment is stale: the parts of its key inputs that differ.
+
+    Code changes are named one by one up to ``most``; beyond that, by file, so that a
+    change to shared code reads as one line rather than forty.
+    """
+    reasons, code = [], []
     for field, label in (("config", "config"), ("code", "code"), ("versions", "version")):
         before, after = old.get(field, {}), new.get(field, {})
         for name in sorted(set(before) | set(after)):
             if before.get(name) != after.get(name):
                 if field == "code":
-                    reasons.append(f"code changed: {name}")
+                    code.append(name)
                 else:
-                    reasons.append(f"{label} {name}: {before.get(name)} -> {after.get(name)}")
+                    reasons.append(f"{label} {name}: {before.get(name, '-')} -> "
+                                   f"{after.get(name, '-')}")
+    if len(code) <= most:
+        reasons.extend(f"code changed: {name}" for name in code)
+    else:
+        files = sorted({name.split(":")[0] for name in code})
+        reasons.append(f"code changed in {', '.join(files)} ({len(code)} definitions)")
     if old.get("data_sha256") != new.get("data_sha256"):
         reasons.append("data checksum changed")
     if old.get("schema_version") != new.get("schema_version"):
-        reasons.append(f"results format: {old.get('schema_version')} -> "
-                       f"{new.get('schema_version')}")
+        reasons.append(f"results format: {old.get('schema_version', '-')} -> "
+                       f"{new.get('schema_version', '-')}")
     return reasons
 
 

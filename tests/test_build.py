@@ -107,7 +107,7 @@ def test_failed_experiment_leaves_no_folder(tmp_path, mnist_dir, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full (simulated)")
 
-    # The model is saved into the staging folder; writing results.json then fails.
+    # Writing results.json, the last step of an experiment, fails.
     monkeypatch.setattr(build_module, "write_json_atomic", broken)
     with pytest.raises(RuntimeError, match="simulated"):
         build(BuildOptions(out=tmp_path, data_dir=str(mnist_dir), models=("classic",),

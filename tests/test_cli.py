@@ -98,4 +98,4 @@ def test_bad_options_exit_2(args, pattern):
 def test_unknown_force_target(tmp_path, mnist_dir):
     run = cli("build", "--quick", "--force", "resnet", "--out", str(tmp_path),
               "--data-dir", str(mnist_dir))
-    assert_one_line_error(run, 1, r"--force: unknown model 'resnet'")
+    assert_one_line_error(run, 2, r"--force: unknown model 'resnet'")

@@ -168,6 +168,3 @@ def test_safe_mode_refuses_code_in_a_model(tmp_path):
     with pytest.raises(MnistReportError, match="not a Keras model"):
         Recognizer(tmp_path / "lambda.keras")
 
-
-def test_best_model_prefers_full_runs(quick_build):
-    assert find_best_model(quick_build["out"]) == quick_build["folder"] / "model.keras"

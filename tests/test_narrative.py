@@ -1,0 +1,74 @@
+"""Sentences that depend on the run are said only when the run bears them out."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from mnist_core.render import _environment, build_context
+
+
+def narrative(out, folders) -> str:
+    return _environment().get_template("tutorial.md.j2").render(**build_context(out, folders))
+
+
+@pytest.fixture
+def copy(tmp_path, quick_build):
+    out = tmp_path / "out"
+    shutil.copytree(quick_build["out"], out)
+    return out, out / "experiments" / quick_build["folder"].name
+
+
+def _edit(folder, change) -> None:
+    data = json.loads((folder / "results.json").read_text())
+    change(data)
+    (folder / "results.json").write_text(json.dumps(data))
+
+
+def test_validation_above_training_is_said_only_when_true(copy):
+    out, folder = copy
+
+    def set_final(train: float, val: float):
+        def change(data):
+            data["history"]["accuracy"][-1], data["history"]["val_accuracy"][-1] = train, val
+        return change
+
+    _edit(folder, set_final(0.60, 0.90))
+    assert "Validation accuracy ends above training accuracy" in narrative(out, [folder])
+    _edit(folder, set_final(0.95, 0.90))
+    text = narrative(out, [folder])
+    assert "above training accuracy" not in text
+    assert "on the training batches and on the held-out validation images" in text
+
+
+def test_the_classic_paragraphs_need_the_classic_model(copy):
+    out, folder = copy
+    assert "The classic network reaches" in narrative(out, [folder])
+    _edit(folder, lambda data: data.update(experiment="mlp"))
+    text = narrative(out, [folder])
+    assert "The classic network" not in text
+
+
+def test_benchmark_rows_from_older_code_are_marked(copy, quick_build):
+    out, folder = copy
+    second = out / "experiments" / "mlp-000000000000"
+    shutil.copytree(folder, second)
+    _edit(second, lambda data: data.update(experiment="mlp"))
+    data = json.loads((folder / "results.json").read_text())
+    row = {"model": "classic", "seed": 1, "epochs": 10, "params": 63018, "train_wall_s": 12.0,
+           "train_images_per_s": 46000.0, "train_accuracy": 0.88, "test_accuracy": 0.8816,
+           "test_errors": 1184, "infer_batch1000_images_per_s": 1e5,
+           "infer_batch1_images_per_s": 2e3}
+    bench = out / "benchmarks"
+    bench.mkdir()
+    (bench / "models.json").write_text(json.dumps({"rows": [row], "quick": False}))
+    text = narrative(out, [folder, second])
+    assert "**From older code.**" in text and "| classic * |" in text  # no key: older code
+    from mnist_core.config import default_config
+    from mnist_core.provenance import experiment_key, key_inputs
+    row["key"] = experiment_key(key_inputs(default_config("classic"), data["data"]["sha256"]))
+    (bench / "models.json").write_text(json.dumps({"rows": [row], "quick": False}))
+    text = narrative(out, [folder, second])
+    assert "From older code" not in text and "| classic |" in text
