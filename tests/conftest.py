@@ -1,33 +1,85 @@
-"""Shared fixtures: the real MNIST files and one short real training run per session."""
+"""Shared fixtures: the real MNIST data and one short real training run per session.
+
+The tests find MNIST as the tool does (``mnist_core.data.load_mnist``): ``MNIST_DATA_DIR``,
+then ``shared/mnist`` beside the repository (this project's machines), then Keras' cache
+(``~/.keras/datasets/mnist.npz``, ``$KERAS_HOME`` honoured), then Keras' download. When
+none works the data tests skip with one line that says how to point them at local files;
+with ``MNIST_REQUIRE_DATA=1`` (CI) they fail instead, so CI never passes on skipped tests.
+"""
 
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "mnist"
+HINT = ("set MNIST_DATA_DIR=DIR (a folder with the four MNIST IDX files, gzipped or not, or "
+        "Keras' mnist.npz) or put shared/mnist beside the repository")
 
 
-def _mnist_dir() -> Path:
-    candidates = [os.environ.get("MNIST_DATA_DIR"), REPO.parent / "shared" / "mnist"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "train-images-idx3-ubyte.gz").is_file():
-            return Path(candidate).resolve()  # tests run subprocesses in other folders
-    raise RuntimeError("the tests need the MNIST IDX files: set MNIST_DATA_DIR or put "
-                       "shared/mnist beside the repository")
+def _data_dir() -> str | None:
+    """What the tests hand to ``load_mnist``: None leaves it to Keras' cache or download."""
+    if os.environ.get("MNIST_DATA_DIR"):
+        return os.environ["MNIST_DATA_DIR"]
+    return str(SHARED) if SHARED.is_dir() else None
+
+
+NO_DATA = "no MNIST for the data tests"
+
+
+def _no_data(reason: str) -> None:
+    message = f"{NO_DATA} ({reason}); {HINT}".replace("\n", " ")
+    if os.environ.get("MNIST_REQUIRE_DATA") == "1":
+        pytest.fail(f"MNIST_REQUIRE_DATA=1: {message}", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    # pytest reports a skip from a fixture at each test's own line, one summary line per
+    # test; place the skips for want of data here, so `-rs` folds them into one line.
+    report = yield
+    if report.skipped and isinstance(report.longrepr, tuple) and NO_DATA in report.longrepr[2]:
+        report.longrepr = (__file__, None, report.longrepr[2])
+    return report
 
 
 @pytest.fixture(scope="session")
-def mnist_dir() -> Path:
-    return _mnist_dir()
+def mnist():
+    from mnist_core import MnistReportError
+    from mnist_core.data import OFFLINE_HINT, load_mnist
+
+    try:
+        return load_mnist(_data_dir())
+    except MnistReportError as exc:
+        reason = str(exc).replace(f"; {OFFLINE_HINT}", "")  # the tests' own hint follows
+    # Outside the except: the skip or failure is one line, without the exception's chain.
+    # A session fixture's outcome is cached: one load (or failed download) per session.
+    _no_data(reason)
 
 
 @pytest.fixture(scope="session")
-def mnist(mnist_dir):
-    from mnist_core.data import load_mnist
-    return load_mnist(mnist_dir)
+def mnist_dir(mnist, tmp_path_factory) -> Path:
+    """A folder with the four gzipped IDX files (what --data-dir and the damage tests need).
+
+    The folder MNIST came from when it holds them; otherwise (Keras' cache or download) the
+    same verified arrays written as IDX files, once per session.
+    """
+    from mnist_core.data import FILES, idx_bytes
+
+    source = Path(mnist.source)
+    if source.is_dir() and all((source / f"{stem}.gz").is_file() for stem, _, _ in FILES.values()):
+        return source.resolve()  # tests run subprocesses in other folders
+    folder = tmp_path_factory.mktemp("mnist-idx")
+    for name, (stem, _, _) in FILES.items():
+        # Level 1: a few times faster than the default, and the damage tests need only gzip.
+        (folder / f"{stem}.gz").write_bytes(gzip.compress(idx_bytes(getattr(mnist, name)),
+                                                          compresslevel=1))
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,13 @@ REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 def test_results_folder_is_complete(quick_build):
     folder = quick_build["folder"]
     results = load_results(folder)
+    assert quick_build["summary"]["trained"] == ["classic"]
+    assert quick_build["summary"]["documents"] == {"html": quick_build["out"] / "tutorial.html",
+                                                   "pdf": quick_build["out"] / "tutorial.pdf"}
     assert results["experiment"] == "classic"
+    # --quick: 3,000 training images of which the last 500 validate, the first 1,000 test images.
+    assert (results["data"]["train_size"], results["data"]["val_size"],
+            results["data"]["test_size"]) == (2500, 500, 1000)
     assert results["config"]["epochs"] == 1 and results["config"]["seed"] == 1
     assert results["model"]["params_trainable"] == 63018
     assert "Dense" in results["model"]["summary_text"]
@@ -109,6 +115,43 @@ def test_failed_experiment_leaves_no_folder(tmp_path, mnist_dir, monkeypatch):
     assert list_experiment_dirs(tmp_path) == []
     assert [p.name for p in (tmp_path / "experiments").iterdir()] == []
     assert not (tmp_path / "tutorial.html").exists()
+
+
+def test_saved_model_gives_the_reported_numbers(quick_build, mnist):
+    """results.json describes the model saved beside it, on the images the config names."""
+    import keras
+    import numpy as np
+
+    from mnist_core.data import flatten_and_scale
+
+    folder = quick_build["folder"]
+    results = load_results(folder)
+    config = results["config"]
+    model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
+
+    def accuracy_on(images, labels):
+        predicted = model.predict(flatten_and_scale(images), batch_size=1000, verbose=0).argmax(1)
+        return predicted, float((predicted == labels).mean())
+
+    x_test, y_test = mnist.x_test[:config["test_limit"]], mnist.y_test[:config["test_limit"]]
+    predicted, test_accuracy = accuracy_on(x_test, y_test)
+    assert predicted.tolist() == results["analysis"]["predicted"]
+    assert test_accuracy == pytest.approx(results["metrics"]["test"]["accuracy"], abs=1e-6)
+    # Validation: the last val_size of the training images used, never test images.
+    end = config["train_limit"]
+    _, val_accuracy = accuracy_on(mnist.x_train[end - config["val_size"]:end],
+                                  mnist.y_train[end - config["val_size"]:end])
+    assert val_accuracy == pytest.approx(results["metrics"]["validation"]["accuracy"], abs=1e-6)
+    # Keras' own end-of-epoch validation saw the same images (one image is 0.002).
+    assert results["history"]["val_accuracy"][-1] == pytest.approx(val_accuracy, abs=0.0021)
+    # The confusion matrix counts these test images; the samples are these images.
+    matrix = np.array(results["analysis"]["confusion_matrix"])
+    assert matrix.sum(axis=1).tolist() == np.bincount(y_test, minlength=10).tolist()
+    assert np.trace(matrix) == round(test_accuracy * len(y_test))
+    for sample in results["analysis"]["wrong_samples"] + results["analysis"]["correct_samples"]:
+        assert sample["image"] == x_test[sample["index"]].tolist()
+        assert sample["true"] == y_test[sample["index"]]
+        assert sample["predicted"] == predicted[sample["index"]]
 
 
 def test_results_json_is_plain_json(quick_build):

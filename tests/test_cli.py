@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import shutil
 import subprocess
 import sys
@@ -22,16 +23,26 @@ def cli(*args: str, env_extra: dict | None = None, cwd: Path = REPO_ROOT):
 
 
 def assert_one_line_error(run, code: int, pattern: str):
-    import re
     assert run.returncode == code, (run.stdout, run.stderr)
     assert "Traceback" not in run.stderr
     assert re.search(pattern, run.stderr), run.stderr
 
 
-def test_help_lists_commands():
+def test_help_lists_every_command_and_no_command_is_an_error():
+    from importlib.metadata import version
+
     run = cli("--help")
-    assert run.returncode == 0
-    assert "build" in run.stdout and "train" in run.stdout
+    assert run.returncode == 0, run.stderr
+    # Each documented command, with its own one-line description (ours, not argparse's).
+    for command, words in [("build", "train what has no current results"),
+                           ("train", "train one model"), ("render", "never training"),
+                           ("status", "fresh or stale"), ("clean", "remove result folders"),
+                           ("predict", "which digit")]:
+        assert re.search(rf"^\s+{command}\s+.*{words}", run.stdout, re.M), (command, run.stdout)
+    # No command: the help, and a non-zero exit (a script calling it by mistake notices).
+    bare = cli()
+    assert bare.returncode == 2 and "usage: mnist-report" in bare.stdout
+    assert cli("--version").stdout.strip() == f"mnist-report {version('mnist-report')}"
 
 
 def test_missing_data_says_how_to_point_at_local_files(tmp_path):
@@ -41,12 +52,19 @@ def test_missing_data_says_how_to_point_at_local_files(tmp_path):
 
 
 def test_missing_data_offline_without_any_source(tmp_path):
-    # No data dir, an empty Keras home: the download is the only source left and fails offline
-    # (or, with internet, succeeds: then the run must simply work).
+    # No data dir, an empty Keras home, and a proxy that refuses every connection: the
+    # download is the only source left and fails at once, as on a machine without internet.
+    dead_proxy = "http://127.0.0.1:9"
     run = cli("build", "--quick", "--out", str(tmp_path / "out"),
-              env_extra={"KERAS_HOME": str(tmp_path / "keras"), "HOME": str(tmp_path)})
-    if run.returncode != 0:
-        assert_one_line_error(run, 1, r"download failed.*MNIST_DATA_DIR")
+              env_extra={"KERAS_HOME": str(tmp_path / "keras"), "HOME": str(tmp_path),
+                         "https_proxy": dead_proxy, "HTTPS_PROXY": dead_proxy,
+                         "http_proxy": dead_proxy, "HTTP_PROXY": dead_proxy,
+                         "no_proxy": "", "NO_PROXY": ""})
+    assert_one_line_error(run, 1, r"MNIST is not available locally and the download failed")
+    assert re.search(r"--data-dir DIR or MNIST_DATA_DIR=DIR", run.stderr), run.stderr
+    # (TensorFlow's own start-up lines may come before it.)
+    assert run.stderr.strip().splitlines()[-1].startswith("mnist-report: error: MNIST"), run.stderr
+    assert not (tmp_path / "out" / "experiments").exists()
 
 
 def test_corrupt_data_is_refused_and_old_results_survive(tmp_path, mnist_dir, quick_build):

@@ -29,30 +29,55 @@ def test_full_dataset_shapes_and_known_values(mnist):
     assert describe_shapes(mnist).splitlines()[0] == "X_train original shape (60000, 28, 28)"
 
 
-def test_parse_idx_roundtrip_on_real_slice(mnist):
-    images = mnist.x_test[:50]
-    assert np.array_equal(parse_idx(idx_bytes(images), "slice", IMAGE_MAGIC), images)
-    labels = mnist.y_test[:50]
-    assert np.array_equal(parse_idx(idx_bytes(labels), "slice", LABEL_MAGIC), labels)
+# Small IDX data made here: the parser needs no dataset, and random bytes cover every value.
+RNG = np.random.default_rng(0)
+IMAGES = RNG.integers(0, 256, size=(20, 28, 28), dtype=np.uint8)
+LABELS = RNG.integers(0, 10, size=20, dtype=np.uint8)
+
+
+def test_idx_bytes_follow_the_published_format():
+    # The format as LeCun's page describes it, written out by hand: zero bytes, type 0x08
+    # (unsigned byte), the rank, then each dimension as a big-endian int32, then the data.
+    raw = idx_bytes(np.array([[1, 2, 3], [4, 5, 6]], dtype=np.uint8))
+    assert raw == (b"\x00\x00\x08\x02" + b"\x00\x00\x00\x02" + b"\x00\x00\x00\x03"
+                   + bytes([1, 2, 3, 4, 5, 6]))
+    assert struct.unpack(">i", idx_bytes(IMAGES)[:4])[0] == IMAGE_MAGIC
+    assert struct.unpack(">i", idx_bytes(LABELS)[:4])[0] == LABEL_MAGIC
+
+
+def test_parse_idx_roundtrip():
+    parsed = parse_idx(idx_bytes(IMAGES), "images", IMAGE_MAGIC)
+    assert parsed.shape == (20, 28, 28) and parsed.dtype == np.uint8
+    assert np.array_equal(parsed, IMAGES)
+    assert np.array_equal(parse_idx(idx_bytes(LABELS), "labels", LABEL_MAGIC), LABELS)
+    # Without an expected magic number any unsigned-byte IDX rank parses.
+    assert np.array_equal(parse_idx(idx_bytes(IMAGES[:2, :3, :4])), IMAGES[:2, :3, :4])
 
 
 @pytest.mark.parametrize("mutate, message", [
-    (lambda raw: raw[:-1], "truncated"),
+    (lambda raw: raw[:-1], "truncated: header says 20x28x28 = 15680 bytes of data, file has 15679"),
     (lambda raw: raw + b"\0", "trailing bytes"),
-    (lambda raw: raw[:10], "truncated"),
+    (lambda raw: raw[:10], "truncated header"),
+    (lambda raw: raw[:16], "truncated: .* file has 0"),
     (lambda raw: b"", "too short"),
     (lambda raw: struct.pack(">i", 2049) + raw[4:], "wrong magic number 2049"),
     (lambda raw: b"\x00\x00\x0d\x03" + raw[4:], "wrong magic number"),
 ])
-def test_parse_idx_rejects_damage(mnist, mutate, message):
-    raw = idx_bytes(mnist.x_test[:20])
+def test_parse_idx_rejects_damage(mutate, message):
+    raw = idx_bytes(IMAGES)
     with pytest.raises(MnistReportError, match=message):
         parse_idx(mutate(raw), "images.idx", IMAGE_MAGIC)
 
 
-def test_parse_idx_header_without_expected_magic():
-    with pytest.raises(MnistReportError, match="bad IDX header"):
-        parse_idx(b"\x01\x02\x08\x01" + struct.pack(">i", 0), "x")
+@pytest.mark.parametrize("raw, message", [
+    (b"\x01\x02\x08\x01" + struct.pack(">i", 0), "bad IDX header"),
+    (b"\x00\x00\x0d\x01" + struct.pack(">i", 0), "bad IDX header"),  # type 0x0d: float
+    (b"\x00\x00\x08\x00", "bad IDX header"),  # rank 0
+    (b"\x00\x00\x08\x01" + struct.pack(">i", -1), "negative dimension"),
+])
+def test_parse_idx_header_without_expected_magic(raw, message):
+    with pytest.raises(MnistReportError, match=message):
+        parse_idx(raw, "x")
 
 
 def _copy_dataset(mnist_dir, tmp_path):
@@ -68,16 +93,29 @@ def test_uncompressed_idx_files_load(mnist_dir, tmp_path):
     assert data.x_train.shape == (60000, 28, 28)
 
 
-def test_keras_npz_loads_and_is_checked(mnist, tmp_path):
-    np.savez(tmp_path / "mnist.npz", x_train=mnist.x_train, y_train=mnist.y_train,
-             x_test=mnist.x_test, y_test=mnist.y_test)
-    assert load_mnist(tmp_path).sha256 == mnist.sha256
+def test_keras_cache_is_found_and_checked(mnist, tmp_path, monkeypatch):
+    # As Keras' own loader writes it: ~/.keras/datasets/mnist.npz, here under $KERAS_HOME.
+    monkeypatch.delenv("MNIST_DATA_DIR", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    cache = tmp_path / "keras" / "datasets" / "mnist.npz"
+    cache.parent.mkdir(parents=True)
+    np.savez(cache, x_train=mnist.x_train, y_train=mnist.y_train, x_test=mnist.x_test,
+             y_test=mnist.y_test)
+    data = load_mnist()
+    assert data.source == str(cache) and data.sha256 == mnist.sha256
+    assert np.array_equal(data.x_test, mnist.x_test) and np.array_equal(data.y_train, mnist.y_train)
+    # The same file as --data-dir, the folder or the file itself.
+    assert load_mnist(cache.parent).source == str(cache.parent)
+    assert np.array_equal(load_mnist(cache).y_test, mnist.y_test)
     altered = mnist.x_test.copy()
     altered[0, 0, 0] ^= 1
-    np.savez(tmp_path / "mnist.npz", x_train=mnist.x_train, y_train=mnist.y_train,
-             x_test=altered, y_test=mnist.y_test)
-    with pytest.raises(MnistReportError, match="x_test content does not match"):
-        load_mnist(tmp_path)
+    np.savez(cache, x_train=mnist.x_train, y_train=mnist.y_train, x_test=altered,
+             y_test=mnist.y_test)
+    with pytest.raises(MnistReportError, match="mnist.npz: x_test content does not match"):
+        load_mnist()
+    np.savez(cache, x_train=mnist.x_train, y_train=mnist.y_train, x_test=mnist.x_test)
+    with pytest.raises(MnistReportError, match="not a Keras mnist.npz \\(missing y_test\\)"):
+        load_mnist()
 
 
 def test_env_variable_is_used(mnist_dir, monkeypatch):

@@ -54,6 +54,8 @@ def test_registry_models_build_and_predict(name, mnist):
     from mnist_core.models import build_model
 
     model = build_model(default_config(name), steps_per_epoch=10)
+    # The parameter counts the README's model table states.
+    assert model.count_params() == {"mlp": 535_818, "cnn": 70_746}[name]
     fmt = flatten_and_scale if MODELS[name].input_kind == "flat" else as_image_batch
     probs = np.asarray(model(fmt(mnist.x_test[:4]), training=False))
     assert probs.shape == (4, 10)
