@@ -140,12 +140,18 @@ def unreferenced(out: Path, keep: set[Path]) -> list[Path]:
 
 
 def remove_leftovers(out: Path) -> None:
-    """Staging folders of a build that was killed; safe to delete while we hold the lock."""
+    """What a killed build left half-written; safe to delete while we hold the lock.
+
+    Staging folders of experiments, and the temporary files that documents are written to
+    before they are renamed into place (``.tutorial.pdf.<random>.pdf`` and the like).
+    """
     root = out / "experiments"
     if root.is_dir():
         for path in root.iterdir():
             if path.name.startswith((".tmp-", ".old-")):
                 shutil.rmtree(path, ignore_errors=True)
+    for path in Path(out).glob(".tutorial.*"):
+        path.unlink(missing_ok=True)
 
 
 def _stale_reasons(candidates: list[Path], inputs: dict) -> list[str]:

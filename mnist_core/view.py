@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from .results import validation_accuracy
+
 
 @dataclass(frozen=True)
 class Shown:
@@ -95,16 +97,30 @@ def layers_table(results: dict) -> Table:
              for r in results["model"]["summary_rows"]], "lllr")
 
 
+def _calibration(results: dict) -> str:
+    cal = results.get("calibration") or {}
+    if cal.get("test_ece_before") is None:
+        return "-"
+    return f"{cal['test_ece_before']:.1%} -> {cal['test_ece_after']:.1%}"
+
+
 def models_table(runs: list[dict]) -> Table:
-    """The models side by side: size, training cost, accuracy (one results.json each)."""
+    """The models side by side: size, training cost, accuracy (one results.json each).
+
+    Validation accuracy is what the best model is chosen on; the calibration error (expected
+    calibration error on the test set, before and after the temperature fitted on the
+    validation split) says how far each model's confidence can be taken at its word.
+    """
     rows = []
     for r in runs:
         train, test = r["metrics"]["train"], r["metrics"]["test"]
         rows.append([r["experiment"], f"{r['model']['params_total']:,}", str(r["config"]["epochs"]),
                      f"{r['training']['wall_time_s']:.0f} s", f"{train['accuracy']:.2%}",
-                     f"{test['accuracy']:.2%}", f"{test['errors']:,} / {test['size']:,}"])
-    return (["Model", "Parameters", "Epochs", "Training time", "Train accuracy", "Test accuracy",
-             "Test errors"], rows, "lrrrrrr")
+                     f"{validation_accuracy(r):.2%}", f"{test['accuracy']:.2%}",
+                     f"{test['errors']:,} / {test['size']:,}", _calibration(r)])
+    return (["Model", "Parameters", "Epochs", "Training time", "Train accuracy",
+             "Validation accuracy", "Test accuracy", "Test errors", "Calibration error"],
+            rows, "lrrrrrrrr")
 
 
 def markdown_table(table: Table, caption: str = "") -> str:
