@@ -34,20 +34,10 @@ sys.path.insert(0, str(REPO))
 import photos  # noqa: E402
 from mnist_core import calibration, predict  # noqa: E402
 from mnist_core.data import load_mnist  # noqa: E402
+from mnist_core.provenance import cpu_model  # noqa: E402
 
 VAL = 5000  # the validation split: the last 5,000 training images
 CHOICE_LIMIT = 0.015  # "unsure" may flag at most 1.5% of validation digits (target: 2% of test)
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-    return platform.processor() or "unknown CPU"
 
 
 def _read(recognizer, pictures) -> tuple[np.ndarray, np.ndarray, list]:
@@ -88,7 +78,7 @@ def main() -> int:
     recognizer = predict.Recognizer(model_path)
     x_val, y_val = data.x_train[-VAL:], data.y_train[-VAL:]
     x, y = data.x_test, data.y_test
-    result: dict = {"model": str(model_path), "cpu": _cpu(), "n_per_condition": args.n}
+    result: dict = {"model": str(model_path), "cpu": cpu_model(), "n_per_condition": args.n}
 
     # 1. calibration
     raw_val = recognizer.raw_probabilities(x_val)

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,3 +94,17 @@ def quick_build(tmp_path_factory, mnist_dir):
     summary = build(BuildOptions(out=out, data_dir=str(mnist_dir), models=("classic",),
                                  quick=True))
     return {"out": out, "folder": summary["planned"][0].folder, "summary": summary}
+
+
+@pytest.fixture
+def check_workflow():
+    """Validate a GitHub Actions workflow against its schema (check-jsonschema's vendored copy)."""
+    def check(workflow: Path) -> None:
+        checker = shutil.which("check-jsonschema") or str(Path(sys.executable).parent /
+                                                          "check-jsonschema")
+        if not Path(checker).exists():
+            pytest.skip("check-jsonschema is not installed (it is in the test extra)")
+        done = subprocess.run([checker, "--builtin-schema", "vendor.github-workflows",
+                               str(workflow)], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+    return check

@@ -9,14 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "tests.yml"
 
 
-def test_tests_workflow_runs_make_test_on_push_and_pull_request():
+def test_tests_workflow_runs_make_test_on_push_and_pull_request(check_workflow):
     workflow = yaml.safe_load(WORKFLOW.read_text())
     on = workflow.get("on", workflow.get(True))  # YAML 1.1 reads the key `on` as True
     assert "push" in on and "pull_request" in on
@@ -31,13 +30,7 @@ def test_tests_workflow_runs_make_test_on_push_and_pull_request():
     cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache@"))
     assert cache["with"]["path"] == "~/.keras/datasets"
     assert [s["run"].split()[:2] for s in steps if "run" in s] == [["make", "test"]]
-    checker = shutil.which("check-jsonschema") or str(Path(sys.executable).parent /
-                                                      "check-jsonschema")
-    if not Path(checker).exists():
-        pytest.skip("check-jsonschema is not installed (it is in the test extra)")
-    done = subprocess.run([checker, "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
+    check_workflow(WORKFLOW)
 
 
 def test_ci_script_requires_the_data():

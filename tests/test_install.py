@@ -9,6 +9,7 @@ and nothing is looked up next to the source checkout.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -24,9 +25,23 @@ REPO = Path(__file__).resolve().parent.parent
 def installed(tmp_path_factory) -> Path:
     """bin/ of a fresh venv holding the wheel of this checkout."""
     root = tmp_path_factory.mktemp("wheel-install")
-    wheels = root / "wheels"
+    wheels, source = root / "wheels", root / "source"
+    # Built from a copy of the tracked files: setuptools leaves build/ in the tree it builds,
+    # and a stale build/ in the checkout could slip deleted files into a later wheel.
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True)
+    if listed.returncode != 0:  # not a git checkout (an unpacked sdist): copy the tree
+        shutil.copytree(REPO, source, symlinks=True, ignore=shutil.ignore_patterns(
+            ".venv", "build", "dist", "results", "node_modules", "*.egg-info", "__pycache__"))
+    tracked = listed.stdout.decode().split("\0") if listed.returncode == 0 else []
+    for name in filter(None, tracked):
+        target = source / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (REPO / name).is_symlink():
+            target.symlink_to(os.readlink(REPO / name))
+        elif (REPO / name).is_file():
+            shutil.copy2(REPO / name, target)
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                           "-q", "-w", str(wheels), str(REPO)], capture_output=True, text=True,
+                           "-q", "-w", str(wheels), str(source)], capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr
     env_dir = root / "venv"

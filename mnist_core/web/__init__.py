@@ -114,14 +114,6 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _preprocess_js() -> str:
-    """The JavaScript port of the preprocessing this mnist_core has: preprocess.js ports
-    predict.prepare (ink finding, issue 11); preprocess_legacy.js the older preprocess."""
-    from .. import predict
-
-    return "preprocess.js" if hasattr(predict, "prepare") else "preprocess_legacy.js"
-
-
 def _markup(config: dict, embedded: dict[str, str]) -> str:
     bars = "".join(
         f'<div class="dw-bar"><span>{d}</span><span class="dw-track"><span class="dw-fill">'
@@ -130,7 +122,7 @@ def _markup(config: dict, embedded: dict[str, str]) -> str:
     config_json = json.dumps(config).replace("</", "<\\/")
     data = "".join(f'<script type="application/octet-stream" id="{i}">{b}</script>\n'
                    for i, b in embedded.items())
-    scripts = "\n".join((HERE / f).read_text() for f in (_preprocess_js(), "widget.js"))
+    scripts = "\n".join((HERE / f).read_text() for f in ("preprocess.js", "widget.js"))
     return (
         f'<div class="digit-widget" id="digit-widget">\n'
         f'<style>{(HERE / "widget.css").read_text()}</style>\n'
