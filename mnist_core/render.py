@@ -19,7 +19,7 @@ from . import MnistReportError, __version__, interrupts, log, markup, view
 from .config import MODELS
 from .figures import ensure_comparison_figures, ensure_experiment_figures
 from .provenance import function_source
-from .results import (BEST_MODEL_RULE, FILE_MODE, MODEL_FILE, best_experiment, is_quick,
+from .results import (BEST_MODEL_RULE, FILE_MODE, MODEL_FILE, best_folder, is_quick,
                       load_results, validation_accuracy, write_bytes_atomic, write_json_atomic)
 
 # The repository's templates/ folder, installed as the package mnist_core.templates: found
@@ -121,17 +121,17 @@ def build_context(out: Path, folders: list[Path], stale: dict[str, list[str]] | 
     loaded = {folder: load_results(folder) for folder in folders}
     if not loaded:
         raise MnistReportError(f"no results to render in {out}; run `mnist-report build` first")
-    best_folder = next(f for f, r in loaded.items() if r is best_experiment(list(loaded.values())))
-    example = worked_example(best_folder)
+    best_at = best_folder(loaded)
+    example = worked_example(best_at)
     if example:
-        loaded[best_folder]["recognize_example"] = example
+        loaded[best_at]["recognize_example"] = example
     experiments = {}
     for folder, results in loaded.items():
         ensure_experiment_figures(folder, results)
         experiments[results["experiment"]] = _experiment_view(results, folder, out)
     ordered = [experiments[m] for m in MODELS if m in experiments]
     main = experiments.get("classic", ordered[0])
-    best = experiments[loaded[best_folder]["experiment"]]
+    best = experiments[loaded[best_at]["experiment"]]
     comparison = None
     if len(ordered) > 1:
         comp_dir = ensure_comparison_figures(out / "comparison",

@@ -155,6 +155,12 @@ BEST_MODEL_RULE = ("the highest accuracy on the validation images (ties: fewer p
                    "then shorter training); the test set plays no part in the choice")
 
 
+def best_folder(loaded: dict[Path, dict]) -> Path:
+    """The folder, among loaded results (folder -> results.json), that ``best_experiment`` picks."""
+    chosen = best_experiment(list(loaded.values()))
+    return next(folder for folder, results in loaded.items() if results is chosen)
+
+
 def best_model_folder(out: Path) -> Path:
     """The complete experiment folder in ``out`` whose model ``best_experiment`` picks."""
     found = {}
@@ -167,5 +173,4 @@ def best_model_folder(out: Path) -> Path:
     if not found:
         raise MnistReportError(f"no trained model in {out}; run `mnist-report build` first "
                                "(or pass --model PATH)")
-    best = best_experiment(list(found.values()))
-    return next(folder for folder, results in found.items() if results is best)
+    return best_folder(found)
