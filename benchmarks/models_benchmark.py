@@ -26,7 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from mnist_core.config import MODELS, default_config  # noqa: E402
+from mnist_core.config import DEFAULT_MODELS, MODELS, default_config  # noqa: E402
 from mnist_core.data import load_mnist  # noqa: E402
 from mnist_core.provenance import (cpu_model, experiment_key, key_inputs,  # noqa: E402
                                    library_versions)
@@ -58,7 +58,10 @@ def run_one(name: str, seed: int, data, quick: bool) -> dict:
     config = default_config(name, seed=seed, quick=quick)
     splits = train.make_splits(data, config)
     print(f"== {name}, seed {seed}: {config.epochs} epochs, batch {config.batch_size}", flush=True)
+    cpu_start = time.process_time()
     run = train.train(config, splits)
+    # CPU seconds of all threads: steadier than wall time when other tenants share the machine.
+    cpu_s = time.process_time() - cpu_start
     metrics = evaluate.evaluate(run.model, splits)["metrics"]
     batch_rate, single_rate = inference_speed(run.model, splits.x_test)
     return {
@@ -68,6 +71,7 @@ def run_one(name: str, seed: int, data, quick: bool) -> dict:
         "key": experiment_key(key_inputs(config, data.sha256)),
         "params": int(run.model.count_params()),
         "train_wall_s": run.wall_time_s,
+        "train_cpu_s": cpu_s,
         "train_images_per_s": run.train_size * config.epochs / run.wall_time_s,
         "train_accuracy": metrics["train"]["accuracy"],
         "test_accuracy": metrics["test"]["accuracy"],
@@ -99,6 +103,27 @@ def spread(rows: list[dict]) -> dict[str, dict]:
             for m, v in by_model.items()}
 
 
+def against_reference(rows: list[dict]) -> list[str]:
+    """Each model's training time as a multiple of the Keras example's in this run (wall, CPU)."""
+    ref = next((r for r in rows if r["model"] == "keras_example"), None)
+    if ref is None:
+        return []
+    lines = ["", "| model | seed | train time / Keras example (wall) | (CPU seconds) |",
+             "|---|--:|--:|--:|"]
+    for r in rows:
+        if r is not ref:
+            lines.append(f"| {r['model']} | {r['seed']} | {r['train_wall_s'] / ref['train_wall_s']:.2f}x "
+                         f"| {r['train_cpu_s'] / ref['train_cpu_s']:.2f}x |")
+    build = [r for r in rows if r["model"] in DEFAULT_MODELS and r["seed"] == ref["seed"]]
+    if {r["model"] for r in build} == set(DEFAULT_MODELS):
+        wall = sum(r["train_wall_s"] for r in build)
+        cpu = sum(r["train_cpu_s"] for r in build)
+        lines.append(f"| default build ({', '.join(DEFAULT_MODELS)}) | {ref['seed']} | "
+                     f"{wall / ref['train_wall_s']:.2f}x ({wall / 60:.1f} min) | "
+                     f"{cpu / ref['train_cpu_s']:.2f}x |")
+    return lines
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="classic,mlp,cnn,keras_example")
@@ -125,7 +150,7 @@ def main() -> int:
     for m, s in summary["spread"].items():
         spread_lines.append(f"| {m} | {s['seeds']} | {100 * s['mean']:.2f}% | "
                             f"{100 * s['min']:.2f}% | {100 * s['max']:.2f}% |")
-    text = table + "\n" + "\n".join(spread_lines) + "\n"
+    text = table + "\n" + "\n".join(spread_lines + against_reference(rows)) + "\n"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "models.json").write_text(json.dumps(summary, indent=1))
     (args.out / "models.md").write_text(text)

@@ -104,7 +104,7 @@ MODELS: dict[str, ModelInfo] = {
                 "random shifts, rotations and scalings of the training images, label smoothing, "
                 "AdamW and a one-cycle learning rate.",
         input_kind="image",
-        epochs=24,
+        epochs=15,
         batch_size=128,
         augment=True,
     ),

@@ -174,3 +174,24 @@ def best_model_folder(out: Path) -> Path:
         raise MnistReportError(f"no trained model in {out}; run `mnist-report build` first "
                                "(or pass --model PATH)")
     return best_folder(found)
+
+
+def load_levers(out: Path) -> list[dict]:
+    """What each lever did to the cnn (``benchmarks/cnn_levers.py train``), oldest first.
+
+    The newest row per variant and seed wins; a file that cannot be read counts as absent,
+    since these measurements decorate the documents and never decide anything.
+    """
+    rows: dict[tuple, dict] = {}
+    for path in sorted(Path(out).glob("benchmarks*/levers.jsonl")):
+        try:
+            lines = path.read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            try:
+                row = json.loads(line)
+                rows[(row["variant"], row["seed"])] = row
+            except (ValueError, KeyError, TypeError):
+                continue
+    return list(rows.values())

@@ -123,6 +123,63 @@ def models_table(runs: list[dict]) -> Table:
             rows, "lrrrrrrrr")
 
 
+def _reference(row: dict) -> str:
+    ref = row.get("reference_wall_s")
+    return f"{row['wall_s'] / ref:.2f}x" if ref else "-"
+
+
+def levers_table(rows: list[dict]) -> Table:
+    """Each variant of the cnn tried on the validation split: its cost and its accuracy.
+
+    Training time is wall-clock on a shared 2-core machine; "x Keras example" divides it by
+    the Keras example's time measured in the same process, the figure that transfers.
+    """
+    rows = sorted(rows, key=lambda r: not r["variant"].startswith("current"))
+    return (["Variant", "What it is", "Parameters", "Epochs", "Training time",
+             "x Keras example", "Validation accuracy", "Before the weight average",
+             "With test-time shifts"],
+            [[f"`{r['variant']}`", md_escape(r["change"]), f"{r['params']:,}", str(r["epochs"]),
+              f"{r['wall_s']:.0f} s", _reference(r), f"{r['val_accuracy']:.2%}",
+              f"{r['val_accuracy_last_weights']:.2%}" if r.get("ema") else "-",
+              f"{r['val_accuracy_tta']:.2%}"] for r in rows],
+            "llrrrrrrr")
+
+
+def _points(diffs: list[float]) -> str:
+    # Rounded first, so that a difference of a float's last bit does not print as -0.00.
+    return ", ".join(f"{round(100 * d, 2) + 0.0:+.2f}" for d in diffs)
+
+
+def levers_sentences(rows: list[dict]) -> list[str]:
+    """What each lever bought or cost on the validation split, in words, with the numbers."""
+    base = next((r for r in rows if r["variant"].startswith("current")), None)
+    said = []
+    if base:
+        for r in rows:
+            if r is base:
+                continue
+            said.append(
+                f"{md_escape(r['change'][0].upper() + r['change'][1:])}: {r['wall_s']:.0f} s, "
+                f"{r['wall_s'] / base['wall_s']:.2f}x the time of the cnn before "
+                f"({base['wall_s']:.0f} s), for {r['val_accuracy']:.2%} validation accuracy "
+                f"({_points([r['val_accuracy'] - base['val_accuracy']])} points).")
+    ema = [r["val_accuracy"] - r["val_accuracy_last_weights"] for r in rows if r.get("ema")]
+    if ema:
+        verdict = ("a gain" if min(ema) > 0 else
+                   "no steady gain: batch normalisation keeps statistics of the raw weights, "
+                   "which the averaged weights do not match")
+        said.append(f"An exponential moving average of the weights (Keras' `use_ema`) changed "
+                    f"validation accuracy by {_points(ema)} points in the runs that used it: "
+                    f"{verdict}.")
+    tta = [r["val_accuracy_tta"] - r["val_accuracy"] for r in rows]
+    if tta:
+        verdict = "a gain" if min(tta) > 0 else "no steady gain for five times the work"
+        said.append(f"Averaging the answers for the image and its four one-pixel shifts "
+                    f"(test-time augmentation) changed validation accuracy by {_points(tta)} "
+                    f"points: {verdict}.")
+    return said
+
+
 def markdown_table(table: Table, caption: str = "") -> str:
     """A pipe table, with a Pandoc-style ``Table:`` caption when given."""
     header, rows, align = table

@@ -72,3 +72,31 @@ def test_benchmark_rows_from_older_code_are_marked(copy, quick_build):
     (bench / "models.json").write_text(json.dumps({"rows": [row], "quick": False}))
     text = narrative(out, [folder, second])
     assert "From older code" not in text and "| classic |" in text
+
+
+def test_the_levers_section_follows_the_measurements(copy):
+    out, folder = copy
+    second = out / "experiments" / "mlp-000000000000"
+    shutil.copytree(folder, second)
+    _edit(second, lambda data: data.update(experiment="mlp"))
+    assert "How the cnn got cheaper" not in narrative(out, [folder, second])
+
+    def row(variant, wall, val, tta, ema=False, last=None):
+        return {"variant": variant, "change": f"{variant} in words", "seed": 1, "params": 1000,
+                "epochs": 10, "wall_s": wall, "reference_wall_s": 100.0, "ema": ema,
+                "val_accuracy": val, "val_accuracy_last_weights": last or val,
+                "val_accuracy_tta": tta, "cpu": "Test CPU"}
+
+    bench = out / "benchmarks"
+    bench.mkdir()
+    rows = [row("current", 400.0, 0.9970, 0.9972), row("cheap", 200.0, 0.9968, 0.9966),
+            row("cheap", 190.0, 0.9966, 0.9960, ema=True, last=0.9964)]  # a rerun replaces
+    (bench / "levers.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + "{bad\n")
+    text = narrative(out, [folder, second])
+    assert "How the cnn got cheaper" in text
+    assert "| `current` |" in text and text.count("| `cheap` |") == 1
+    assert "190 s, 0.47x the time of the cnn before (400 s), for 99.66% validation accuracy " \
+           "(-0.04 points)" in text
+    assert "1.90x" in text  # against the Keras example's 100 s
+    assert "changed validation accuracy by +0.02 points in the runs that used it: a gain" in text
+    assert "by +0.02, -0.06 points: no steady gain" in text

@@ -1,0 +1,214 @@
+"""Measure the levers for a cheaper cnn on the validation split (issue 12).
+
+Usage:
+  python benchmarks/cnn_levers.py speed [--variants a,b] [--steps 120]
+  python benchmarks/cnn_levers.py train [--variants a,b] [--seed 1]
+
+`speed` times training steps of each variant next to the Keras example convnet in the same
+process (the ratio is what transfers between machines). `train` trains each variant on the
+55,000 training images and reports validation accuracy, with and without test-time shifts,
+and the wall time. The test set is not touched: this script is for choosing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from mnist_core.config import default_config  # noqa: E402
+from mnist_core.data import load_mnist  # noqa: E402
+from mnist_core.provenance import cpu_model  # noqa: E402
+
+# Each variant: stages of conv widths (max-pooling between stages), the stem, the schedule.
+BASE = {"stages": [[16], [32, 32], [64, 64]], "stem": "conv", "epochs": 24, "batch": 128,
+        "peak": 3e-3, "warmup": 1.0, "ema": False, "smoothing": 0.1, "wd": 0.01}
+VARIANTS = {
+    "current": {},
+    "e12": {"epochs": 12},
+    "e12_ema": {"epochs": 12, "ema": True},
+    "e16": {"epochs": 16},
+    "slim": {"stages": [[16], [24, 32], [48, 64]]},
+    "drop3": {"stages": [[16], [32], [64, 64]]},
+    "w32": {"stages": [[32], [32], [64, 64]]},
+    "s2stem": {"stages": [[32, 32], [64, 64]], "stem": "s2"},
+    "b256": {"batch": 256, "peak": 5e-3},
+    "slim_e14": {"stages": [[16], [24, 32], [48, 64]], "epochs": 14},
+    "drop3_e14": {"stages": [[16], [32], [64, 64]], "epochs": 14},
+    "d3b256": {"stages": [[16], [32], [64, 64]], "batch": 256, "peak": 5e-3},
+    "s2b256": {"stages": [[32, 32], [64, 64]], "stem": "s2", "batch": 256, "peak": 5e-3},
+    "three": {"stages": [[16], [32], [64]]},
+    "d3w48": {"stages": [[16], [32], [48, 64]]},
+    "d3b512": {"stages": [[16], [32], [64, 64]], "batch": 512, "peak": 8e-3},
+    "current_ema": {"ema": True},
+    "d3_e15": {"stages": [[16], [32], [64, 64]], "epochs": 15},
+    "d3b256_e16": {"stages": [[16], [32], [64, 64]], "epochs": 16, "batch": 256, "peak": 5e-3},
+    "three_e18": {"stages": [[16], [32], [64]], "epochs": 18},
+    "d3_e15_p5": {"stages": [[16], [32], [64, 64]], "epochs": 15, "peak": 5e-3, "warmup": 0.5},
+    "d3w48b256_e18": {"stages": [[16], [32], [48, 64]], "epochs": 18, "batch": 256,
+                      "peak": 5e-3},
+    "d3_e18_ema": {"stages": [[16], [32], [64, 64]], "epochs": 18, "ema": True},
+    "d3b256_e18_ema": {"stages": [[16], [32], [64, 64]], "epochs": 18, "ema": True,
+                       "batch": 256, "peak": 5e-3},
+}
+
+
+# What each variant changes, in words, for the tables in the README and the tutorial.
+CHANGES = {
+    "current": "the cnn before issue 12: 16 / 32-32 / 64-64, 24 epochs",
+    "current_ema": "the cnn before issue 12 (16 / 32-32 / 64-64, 24 epochs), weight average",
+    "d3_e18_ema": "one 14x14 convolution instead of two (16 / 32 / 64-64), 18 epochs, "
+                  "weight average",
+    "d3b256_e18_ema": "16 / 32 / 64-64, batch 256 (peak 5e-3), 18 epochs, weight average",
+    "d3_e15": "16 / 32 / 64-64, 15 epochs",
+    "d3b256_e16": "16 / 32 / 64-64, batch 256 (peak 5e-3), 16 epochs",
+    "three_e18": "three convolutions (16 / 32 / 64), 18 epochs",
+    "d3_e15_p5": "16 / 32 / 64-64, 15 epochs, peak 5e-3 after half an epoch of warm-up",
+    "d3w48b256_e18": "16 / 32 / 48-64, batch 256 (peak 5e-3), 18 epochs",
+}
+
+
+def spec(name: str) -> dict:
+    return {**BASE, **VARIANTS[name]}
+
+
+def build(s: dict, steps_per_epoch: int):
+    import keras
+    from keras import layers
+
+    from mnist_core.models import OneCycle, conv_bn_relu
+
+    inputs = keras.Input(shape=(28, 28, 1))
+    x = inputs
+    for i, widths in enumerate(s["stages"]):
+        for j, w in enumerate(widths):
+            strided = s["stem"] == "s2" and i == 0 and j == 0
+            x = conv_bn_relu(x, w, kernel=5 if strided else 3, strides=2 if strided else 1)
+        if i < len(s["stages"]) - 1:
+            x = layers.MaxPooling2D()(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(10, activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
+    total = steps_per_epoch * s["epochs"]
+    optimizer = keras.optimizers.AdamW(
+        OneCycle(s["peak"], total, int(steps_per_epoch * s["warmup"])), weight_decay=s["wd"],
+        use_ema=s["ema"], ema_momentum=0.999)
+    model.compile(optimizer=optimizer,
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=s["smoothing"]),
+                  metrics=["accuracy"])
+    return model
+
+
+def pipeline(x, y, batch: int, seed: int):
+    import tensorflow as tf
+
+    from mnist_core.models import augment_batch
+
+    return (tf.data.Dataset.from_tensor_slices((x, y))
+            .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+            .batch(batch).map(lambda a, b: (augment_batch(a), b), num_parallel_calls=1)
+            .prefetch(2))
+
+
+def shifted_probs(model, x: np.ndarray) -> np.ndarray:
+    """Mean softmax over the image and its four one-pixel shifts."""
+    total = model.predict(x, batch_size=1000, verbose=0)
+    for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        total += model.predict(np.roll(x, (dy, dx), axis=(1, 2)), batch_size=1000, verbose=0)
+    return total / 5
+
+
+def main() -> int:
+    import keras
+
+    from mnist_core import train as train_mod
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("mode", choices=["speed", "train"])
+    ap.add_argument("--variants", default="current")
+    ap.add_argument("--steps", type=int, default=120)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--reference", action="store_true",
+                    help="train the Keras example first and give each time as a multiple of it")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--log", type=Path, default=REPO / "results" / "benchmarks" / "levers.jsonl")
+    args = ap.parse_args()
+    data = load_mnist(args.data_dir)
+    splits = train_mod.make_splits(data, default_config("cnn"))
+    names = args.variants.split(",")
+    print(f"CPU: {cpu_model()}", flush=True)
+    args.log.parent.mkdir(parents=True, exist_ok=True)
+
+    if args.mode == "speed":
+        from mnist_core.models import build_keras_example
+
+        def rate(model, batch):
+            ds = pipeline(splits.x_train, splits.y_train, batch, 1).repeat()
+            model.fit(ds, steps_per_epoch=20, epochs=1, verbose=0)  # trace and warm up
+            start = time.perf_counter()
+            model.fit(ds, steps_per_epoch=args.steps, epochs=1, verbose=0)
+            return args.steps * batch / (time.perf_counter() - start)
+
+        # Machines are shared: time the Keras example right before each variant and compare.
+        for name in names:
+            s = spec(name)
+            train_mod.seed_everything(1)
+            ref = rate(build_keras_example(default_config("keras_example"), 430), 128)
+            model = build(s, 430)
+            r = rate(model, s["batch"])
+            budget = 2.0 * 15 * r / ref
+            print(f"{name}: {r:,.0f} img/s vs keras example {ref:,.0f} ({r / ref:.2f}x), "
+                  f"{model.count_params():,} params; 2.0x the example allows {budget:.1f} epochs",
+                  flush=True)
+        return 0
+
+    reference = None
+    if args.reference:
+        # The Keras example, trained as the models benchmark trains it, in this process.
+        config = default_config("keras_example", seed=args.seed)
+        run = train_mod.train(config, train_mod.make_splits(data, config))
+        reference = run.wall_time_s
+        print(f"keras_example: {reference:.0f} s", flush=True)
+    for name in names:
+        s = spec(name)
+        train_mod.seed_everything(args.seed)
+        steps = -(-len(splits.x_train) // s["batch"])
+        model = build(s, steps)
+        start = time.perf_counter()
+        raw = {}
+
+        def on_epoch_end(epoch, logs, name=name, s=s, start=start, raw=raw):
+            print(f"  {name} epoch {epoch + 1}: val {logs['val_accuracy']:.4f} "
+                  f"({time.perf_counter() - start:.0f} s)", flush=True)
+            # Keras swaps in the moving average after the last epoch; this is before it.
+            raw["val"] = logs["val_accuracy"]
+
+        model.fit(pipeline(splits.x_train, splits.y_train, s["batch"], args.seed),
+                  epochs=s["epochs"], verbose=0,
+                  validation_data=(splits.x_val, splits.y_val),
+                  callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)])
+        wall = time.perf_counter() - start
+        labels = splits.y_val.argmax(1)
+        plain = float((model.predict(splits.x_val, batch_size=1000, verbose=0).argmax(1)
+                       == labels).mean())
+        tta = float((shifted_probs(model, splits.x_val).argmax(1) == labels).mean())
+        row = {"variant": name, "change": CHANGES.get(name, name), "seed": args.seed, **s, "params": model.count_params(),
+               "wall_s": wall, "val_accuracy": plain, "val_accuracy_last_weights": raw["val"], "val_accuracy_tta": tta,
+               "reference_wall_s": reference, "cpu": cpu_model()}
+        print(f"{name}: val {plain:.2%} (last weights {raw['val']:.2%}, tta {tta:.2%}), "
+              f"{wall:.0f} s" + (f" = {wall / reference:.2f}x the Keras example" if reference else ""),
+              flush=True)
+        with args.log.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
