@@ -80,21 +80,22 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
                 "warmup_steps": self.warmup_steps}
 
 
-def augment_batch(images):
-    """Random rotation (up to 10 degrees), scale (up to 10%) and shift (up to 2 px) per image.
+def augment_batch(images, degrees: float = 10.0, scale: float = 0.1, pixels: float = 2.0):
+    """Random rotation (up to ``degrees``), scale (up to ``scale``) and shift (up to ``pixels``).
 
-    One batched op per batch keeps augmentation cheap on a CPU (over 20,000 images/s here).
+    The defaults are the cnn's; benchmarks/cnn_levers.py tries others. One batched op per batch
+    keeps augmentation cheap on a CPU (over 20,000 images/s here).
     """
     import math
 
     import tensorflow as tf
 
     batch = tf.shape(images)[0]
-    angle = tf.random.uniform([batch], -10.0, 10.0) * (math.pi / 180.0)
-    scale = 1.0 + tf.random.uniform([batch], -0.1, 0.1)
-    shift_x = tf.random.uniform([batch], -2.0, 2.0)
-    shift_y = tf.random.uniform([batch], -2.0, 2.0)
-    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
+    angle = tf.random.uniform([batch], -degrees, degrees) * (math.pi / 180.0)
+    zoom = 1.0 + tf.random.uniform([batch], -scale, scale)
+    shift_x = tf.random.uniform([batch], -pixels, pixels)
+    shift_y = tf.random.uniform([batch], -pixels, pixels)
+    cos, sin = tf.cos(angle) / zoom, tf.sin(angle) / zoom
     centre = 13.5
     # The transform maps each output pixel to the input pixel it samples: rotate and scale
     # about the centre, then shift.

@@ -134,11 +134,11 @@ def levers_table(rows: list[dict]) -> Table:
     Training time is wall-clock on a shared 2-core machine; "x Keras example" divides it by
     the Keras example's time measured in the same process, the figure that transfers.
     """
-    rows = sorted(rows, key=lambda r: not r["variant"].startswith("current"))
+    rows = sorted(rows, key=lambda r: not r["variant"].startswith("before"))
     return (["Variant", "What it is", "Parameters", "Epochs", "Training time",
              "x Keras example", "Validation accuracy", "Before the weight average",
              "With test-time shifts"],
-            [[f"`{r['variant']}`", md_escape(r["change"]), f"{r['params']:,}", str(r["epochs"]),
+            [[f"`{r['variant']}`", md_escape(r.get("change", r["variant"])), f"{r['params']:,}", str(r["epochs"]),
               f"{r['wall_s']:.0f} s", _reference(r), f"{r['val_accuracy']:.2%}",
               f"{r['val_accuracy_last_weights']:.2%}" if r.get("ema") else "-",
               f"{r['val_accuracy_tta']:.2%}"] for r in rows],
@@ -152,14 +152,15 @@ def _points(diffs: list[float]) -> str:
 
 def levers_sentences(rows: list[dict]) -> list[str]:
     """What each lever bought or cost on the validation split, in words, with the numbers."""
-    base = next((r for r in rows if r["variant"].startswith("current")), None)
+    base = next((r for r in rows if r["variant"].startswith("before")), None)
     said = []
     if base:
         for r in rows:
             if r is base:
                 continue
+            change = r.get("change", r["variant"])
             said.append(
-                f"{md_escape(r['change'][0].upper() + r['change'][1:])}: {r['wall_s']:.0f} s, "
+                f"{md_escape(change[0].upper() + change[1:])}: {r['wall_s']:.0f} s, "
                 f"{r['wall_s'] / base['wall_s']:.2f}x the time of the cnn before "
                 f"({base['wall_s']:.0f} s), for {r['val_accuracy']:.2%} validation accuracy "
                 f"({_points([r['val_accuracy'] - base['val_accuracy']])} points).")

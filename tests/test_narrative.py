@@ -89,12 +89,12 @@ def test_the_levers_section_follows_the_measurements(copy):
 
     bench = out / "benchmarks"
     bench.mkdir()
-    rows = [row("current", 400.0, 0.9970, 0.9972), row("cheap", 200.0, 0.9968, 0.9966),
+    rows = [row("before", 400.0, 0.9970, 0.9972), row("cheap", 200.0, 0.9968, 0.9966),
             row("cheap", 190.0, 0.9966, 0.9960, ema=True, last=0.9964)]  # a rerun replaces
     (bench / "levers.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + "{bad\n")
     text = narrative(out, [folder, second])
     assert "How the cnn got cheaper" in text
-    assert "| `current` |" in text and text.count("| `cheap` |") == 1
+    assert "| `before` |" in text and text.count("| `cheap` |") == 1
     assert "190 s, 0.47x the time of the cnn before (400 s), for 99.66% validation accuracy " \
            "(-0.04 points)" in text
     assert "1.90x" in text  # against the Keras example's 100 s
