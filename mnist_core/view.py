@@ -150,6 +150,11 @@ def _points(diffs: list[float]) -> str:
     return ", ".join(f"{round(100 * d, 2) + 0.0:+.2f}" for d in diffs)
 
 
+NO_LEVERS = ("This results folder holds no lever measurements yet (they take a training run "
+             "each): `python benchmarks/cnn_levers.py train --reference --variants "
+             "before,d3_e15` makes the first two rows; the README lists every variant tried.")
+
+
 def levers_sentences(rows: list[dict]) -> list[str]:
     """What each lever bought or cost on the validation split, in words, with the numbers."""
     base = next((r for r in rows if r["variant"].startswith("before")), None)

@@ -79,7 +79,8 @@ def test_the_levers_section_follows_the_measurements(copy):
     second = out / "experiments" / "mlp-000000000000"
     shutil.copytree(folder, second)
     _edit(second, lambda data: data.update(experiment="mlp"))
-    assert "How the cnn got cheaper" not in narrative(out, [folder, second])
+    text = narrative(out, [folder, second])
+    assert "How the cnn got cheaper" in text and "holds no lever measurements yet" in text
 
     def row(variant, wall, val, tta, ema=False, last=None):
         return {"variant": variant, "change": f"{variant} in words", "seed": 1, "params": 1000,
@@ -93,7 +94,7 @@ def test_the_levers_section_follows_the_measurements(copy):
             row("cheap", 190.0, 0.9966, 0.9960, ema=True, last=0.9964)]  # a rerun replaces
     (bench / "levers.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + "{bad\n")
     text = narrative(out, [folder, second])
-    assert "How the cnn got cheaper" in text
+    assert "How the cnn got cheaper" in text and "no lever measurements" not in text
     assert "| `before` |" in text and text.count("| `cheap` |") == 1
     assert "190 s, 0.47x the time of the cnn before (400 s), for 99.66% validation accuracy " \
            "(-0.04 points)" in text
