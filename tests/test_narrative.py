@@ -95,7 +95,8 @@ def test_the_levers_section_follows_the_measurements(copy):
     (bench / "levers.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + "{bad\n")
     text = narrative(out, [folder, second])
     assert "How the cnn got cheaper" in text and "no lever measurements" not in text
-    assert "| `before` |" in text and text.count("| `cheap` |") == 1
+    assert "| `before`: before in words |" in text and text.count("| `cheap`: ") == 1
+    assert "99.66% (99.64% before the weight average)" in text
     assert "190 s, 0.47x the time of the cnn before (400 s), for 99.66% validation accuracy " \
            "(-0.04 points)" in text
     assert "1.90x" in text  # against the Keras example's 100 s
