@@ -2,12 +2,16 @@
 
 Usage:
   python benchmarks/cnn_levers.py speed [--variants a,b] [--steps 120]
-  python benchmarks/cnn_levers.py train [--variants a,b] [--seed 1]
+  python benchmarks/cnn_levers.py train [--variants a,b] [--seed 1] [--reference]
 
-`speed` times training steps of each variant next to the Keras example convnet in the same
-process (the ratio is what transfers between machines). `train` trains each variant on the
-55,000 training images and reports validation accuracy, with and without test-time shifts,
-and the wall time. The test set is not touched: this script is for choosing.
+`speed` times training steps of each variant right after the Keras example convnet in the
+same process (the ratio is what transfers between machines). `train` trains each variant on
+the 55,000 training images and reports validation accuracy, with and without test-time shifts
+(and before the weight average, for variants that use one), and the wall time; with
+--reference the Keras example trains first and each time is also given as a multiple of its.
+Rows are appended to results/benchmarks/levers.jsonl (--log), which the tutorial's comparison
+chapter shows. The test set is not touched: this script is for choosing. The variants are
+VARIANTS below; "before" is the cnn as it was before issue 12.
 """
 
 from __future__ import annotations
@@ -149,9 +153,12 @@ def main() -> int:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--log", type=Path, default=REPO / "results" / "benchmarks" / "levers.jsonl")
     args = ap.parse_args()
+    names = args.variants.split(",")
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        sys.exit(f"unknown variant(s): {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
     data = load_mnist(args.data_dir)
     splits = train_mod.make_splits(data, default_config("cnn"))
-    names = args.variants.split(",")
     print(f"CPU: {cpu_model()}", flush=True)
     args.log.parent.mkdir(parents=True, exist_ok=True)
 
