@@ -128,13 +128,18 @@ def _reference(row: dict) -> str:
     return f"{row['wall_s'] / ref:.2f}x" if ref else "-"
 
 
+def _is_before(row: dict) -> bool:
+    """The cnn as it was before the levers: the row every other one is measured against."""
+    return row["variant"].startswith("before")
+
+
 def levers_table(rows: list[dict]) -> Table:
     """Each variant of the cnn tried on the validation split: its cost and its accuracy.
 
     Training time is wall-clock on a shared 2-core machine; "x Keras example" divides it by
     the Keras example's time measured in the same process, the figure that transfers.
     """
-    rows = sorted(rows, key=lambda r: not r["variant"].startswith("before"))
+    rows = sorted(rows, key=lambda r: not _is_before(r))
     table = []
     for r in rows:
         val = f"{r['val_accuracy']:.2%}"
@@ -158,7 +163,7 @@ NO_LEVERS = ("This results folder holds no lever measurements yet (they take a t
 
 def levers_sentences(rows: list[dict]) -> list[str]:
     """What each lever bought or cost on the validation split, in words, with the numbers."""
-    base = next((r for r in rows if r["variant"].startswith("before")), None)
+    base = next((r for r in rows if _is_before(r)), None)
     said = []
     if base:
         for r in rows:
