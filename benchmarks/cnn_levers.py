@@ -6,7 +6,8 @@ Usage:
 
 `speed` times training steps of each variant right after the Keras example convnet in the
 same process (the ratio is what transfers between machines). `train` trains each variant on
-the 55,000 training images and reports validation accuracy, with and without test-time shifts
+the 55,000 training images (an ensemble variant trains its members one after the other) and
+reports validation accuracy, with and without test-time shifts
 (and before the weight average, for variants that use one), and the wall time; with
 --reference the Keras example trains first and each time is also given as a multiple of its.
 Rows are appended to results/benchmarks/levers.jsonl (--log), which the tutorial's comparison
@@ -34,7 +35,7 @@ from mnist_core.provenance import cpu_model  # noqa: E402
 # Each variant: stages of conv widths (max-pooling between stages), the stem, the schedule.
 BASE = {"stages": [[16], [32, 32], [64, 64]], "stem": "conv", "epochs": 24, "batch": 128,
         "peak": 3e-3, "warmup": 1.0, "ema": False, "smoothing": 0.1, "wd": 0.01, "head": "gap",
-        "augment": [10.0, 0.1, 2.0]}
+        "augment": [10.0, 0.1, 2.0], "members": 1}
 # "before" is the cnn as it was before issue 12; the tables measure every lever against it.
 VARIANTS = {
     "before": {},
@@ -63,6 +64,12 @@ VARIANTS = {
     "s2_e15": {"stages": [[32, 32], [64, 64]], "stem": "s2", "epochs": 15},
     "d3w48b256_e18": {"stages": [[16], [32], [48, 64]], "epochs": 18, "batch": 256,
                       "peak": 5e-3},
+    "d3x15": {"stages": [[24], [48], [96, 96]]},
+    "d3w96": {"stages": [[16], [32], [96, 96]]},
+    "d3_e22": {"stages": [[16], [32], [64, 64]], "epochs": 22},
+    "before_e18": {"epochs": 18},
+    "d3w96_e17": {"stages": [[16], [32], [96, 96]], "epochs": 17},
+    "d3_e11_x2": {"stages": [[16], [32], [64, 64]], "epochs": 11, "members": 2},
     "d3_e18_ema": {"stages": [[16], [32], [64, 64]], "epochs": 18, "ema": True},
     "d3b256_e18_ema": {"stages": [[16], [32], [64, 64]], "epochs": 18, "ema": True,
                        "batch": 256, "peak": 5e-3},
@@ -85,6 +92,10 @@ CHANGES = {
     "d3_e15_halfaug": "16 / 32 / 64-64, 15 epochs, half the augmentation (5 degrees, 5%, 1 px)",
     "s2_e15": "a strided 5x5 stem (32 channels straight to 14x14), 32 / 64-64, 15 epochs",
     "d3w48b256_e18": "16 / 32 / 48-64, batch 256 (peak 5e-3), 18 epochs",
+    "d3_e22": "16 / 32 / 64-64, 22 epochs",
+    "before_e18": "the cnn before issue 12 (16 / 32-32 / 64-64), 18 epochs",
+    "d3_e11_x2": "two 16 / 32 / 64-64 models of 11 epochs each, their probabilities averaged",
+    "d3w96_e17": "16 / 32 / 96-96, 17 epochs",
 }
 
 
@@ -127,7 +138,7 @@ def pipeline(x, y, batch: int, seed: int, augment=(10.0, 0.1, 2.0)):
     return (tf.data.Dataset.from_tensor_slices((x, y))
             .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
             .batch(batch).map(lambda a, b: (augment_batch(a, *augment), b), num_parallel_calls=1)
-            .prefetch(2))
+            .repeat().prefetch(2))
 
 
 def shifted_probs(model, x: np.ndarray) -> np.ndarray:
@@ -166,7 +177,7 @@ def main() -> int:
         from mnist_core.models import build_keras_example
 
         def rate(model, batch):
-            ds = pipeline(splits.x_train, splits.y_train, batch, 1).repeat()
+            ds = pipeline(splits.x_train, splits.y_train, batch, 1)
             model.fit(ds, steps_per_epoch=20, epochs=1, verbose=0)  # trace and warm up
             start = time.perf_counter()
             model.fit(ds, steps_per_epoch=args.steps, epochs=1, verbose=0)
@@ -194,28 +205,34 @@ def main() -> int:
         print(f"keras_example: {reference:.0f} s", flush=True)
     for name in names:
         s = spec(name)
-        train_mod.seed_everything(args.seed)
         steps = -(-len(splits.x_train) // s["batch"])
-        model = build(s, steps)
-        start = time.perf_counter()
-        raw = {}
-
-        def on_epoch_end(epoch, logs, name=name, s=s, start=start, raw=raw):
-            print(f"  {name} epoch {epoch + 1}: val {logs['val_accuracy']:.4f} "
-                  f"({time.perf_counter() - start:.0f} s)", flush=True)
-            # Keras swaps in the moving average after the last epoch; this is before it.
-            raw["val"] = logs["val_accuracy"]
-
-        model.fit(pipeline(splits.x_train, splits.y_train, s["batch"], args.seed, s["augment"]),
-                  epochs=s["epochs"], verbose=0,
-                  validation_data=(splits.x_val, splits.y_val),
-                  callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)])
-        wall = time.perf_counter() - start
         labels = splits.y_val.argmax(1)
-        plain = float((model.predict(splits.x_val, batch_size=1000, verbose=0).argmax(1)
-                       == labels).mean())
-        tta = float((shifted_probs(model, splits.x_val).argmax(1) == labels).mean())
-        row = {"variant": name, "change": CHANGES.get(name, name), "seed": args.seed, **s, "params": model.count_params(),
+        start = time.perf_counter()
+        raw, probs, shifted, members = {}, 0.0, 0.0, []
+        # An ensemble trains its members one after the other, each from its own seed.
+        for member in range(s["members"]):
+            train_mod.seed_everything(args.seed + 1000 * member)
+            model = build(s, steps)
+
+            def on_epoch_end(epoch, logs, name=name, start=start, raw=raw):
+                print(f"  {name} epoch {epoch + 1}: val {logs['val_accuracy']:.4f} "
+                      f"({time.perf_counter() - start:.0f} s)", flush=True)
+                # Keras swaps in the moving average after the last epoch; this is before it.
+                raw["val"] = logs["val_accuracy"]
+
+            model.fit(pipeline(splits.x_train, splits.y_train, s["batch"], args.seed + 1000 * member,
+                               s["augment"]),
+                      steps_per_epoch=steps, epochs=s["epochs"], verbose=0,
+                      validation_data=(splits.x_val, splits.y_val),
+                      callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)])
+            p = model.predict(splits.x_val, batch_size=1000, verbose=0)
+            members.append(float((p.argmax(1) == labels).mean()))
+            probs, shifted = probs + p, shifted + shifted_probs(model, splits.x_val)
+        wall = time.perf_counter() - start
+        plain = float((probs.argmax(1) == labels).mean())
+        tta = float((shifted.argmax(1) == labels).mean())
+        row = {"variant": name, "change": CHANGES.get(name, name), "seed": args.seed, **s, "params": model.count_params() * s["members"],
+               "member_val_accuracy": members,
                "wall_s": wall, "val_accuracy": plain, "val_accuracy_last_weights": raw["val"], "val_accuracy_tta": tta,
                "reference_wall_s": reference, "cpu": cpu_model()}
         print(f"{name}: val {plain:.2%} (last weights {raw['val']:.2%}, tta {tta:.2%}), "
