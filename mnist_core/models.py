@@ -143,6 +143,9 @@ def build_cnn(config: ExperimentConfig, steps_per_epoch: int) -> keras.Model:
     "How the cnn got cheaper" shows the numbers): one convolution at 14x14 instead of two kept
     the validation accuracy of the earlier 16-32-32-64-64 net at 15 epochs instead of 24, in
     about 0.45x its training time; batch 256, a weight average and test-time shifts did not pay.
+    With FusedBatchNorm it trains in about 1.4x the Keras example's time; spending the rest of
+    a 2x budget on more epochs, wider 7x7 layers, the second 14x14 convolution or a two-model
+    ensemble gave no better validation accuracy.
     """
     inputs = keras.Input(shape=(28, 28, 1))
     x = conv_bn_relu(inputs, 16)

@@ -133,6 +133,24 @@ def _is_before(row: dict) -> bool:
     return row["variant"].startswith("before")
 
 
+def _change(row: dict) -> str:
+    """What the variant changes; rows timed with the fused batch norm say so, since their
+    times are not comparable with the rows timed before it."""
+    change = row.get("change", row["variant"])
+    return change + (" (fused batch norm)" if row.get("batch_norm") == "fused" else "")
+
+
+def _cost(row: dict, base: dict | None) -> str:
+    """The row's time against the cnn before when both were timed with the same batch norm,
+    else against the Keras example trained in the same process."""
+    if base and row.get("batch_norm") == base.get("batch_norm"):
+        return (f"{row['wall_s'] / base['wall_s']:.2f}x the time of the cnn before "
+                f"({base['wall_s']:.0f} s)")
+    if row.get("reference_wall_s"):
+        return f"{_reference(row)} the time of the Keras example trained beside it"
+    return "not timed beside a peer"
+
+
 def levers_table(rows: list[dict]) -> Table:
     """Each variant of the cnn tried on the validation split: its cost and its accuracy.
 
@@ -145,7 +163,7 @@ def levers_table(rows: list[dict]) -> Table:
         val = f"{r['val_accuracy']:.2%}"
         if r.get("ema"):
             val += f" ({r['val_accuracy_last_weights']:.2%} before the weight average)"
-        table.append([f"`{r['variant']}`: {md_escape(r.get('change', r['variant']))}",
+        table.append([f"`{r['variant']}`: {md_escape(_change(r))}",
                       f"{r['wall_s']:.0f} s", _reference(r), val, f"{r['val_accuracy_tta']:.2%}"])
     return (["Variant", "Training time", "x Keras example", "Validation accuracy",
              "With test-time shifts"], table, "lrrrr")
@@ -169,11 +187,10 @@ def levers_sentences(rows: list[dict]) -> list[str]:
         for r in rows:
             if r is base:
                 continue
-            change = r.get("change", r["variant"])
+            change = _change(r)
             said.append(
                 f"{md_escape(change[0].upper() + change[1:])}: {r['wall_s']:.0f} s, "
-                f"{r['wall_s'] / base['wall_s']:.2f}x the time of the cnn before "
-                f"({base['wall_s']:.0f} s), for {r['val_accuracy']:.2%} validation accuracy "
+                f"{_cost(r, base)}, for {r['val_accuracy']:.2%} validation accuracy "
                 f"({_points([r['val_accuracy'] - base['val_accuracy']])} points).")
     ema = [r["val_accuracy"] - r["val_accuracy_last_weights"] for r in rows if r.get("ema")]
     if ema:
