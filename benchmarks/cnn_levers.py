@@ -176,12 +176,16 @@ def main() -> int:
     if args.mode == "speed":
         from mnist_core.models import build_keras_example
 
-        def rate(model, batch):
-            ds = pipeline(splits.x_train, splits.y_train, batch, 1)
-            model.fit(ds, steps_per_epoch=20, epochs=1, verbose=0)  # trace and warm up
-            start = time.perf_counter()
-            model.fit(ds, steps_per_epoch=args.steps, epochs=1, verbose=0)
-            return args.steps * batch / (time.perf_counter() - start)
+        def rate(model, batch, warmup=20):
+            # One fit, clocked between batches: a second fit would open a second iterator and
+            # wait for the first one to shut down (the stall train.training_data avoids).
+            marks = []
+            clock = keras.callbacks.LambdaCallback(on_train_batch_end=lambda step, logs: (
+                marks.append(time.perf_counter()) if step in (warmup - 1, warmup + args.steps - 1)
+                else None))
+            model.fit(pipeline(splits.x_train, splits.y_train, batch, 1), verbose=0,
+                      steps_per_epoch=warmup + args.steps, epochs=1, callbacks=[clock])
+            return args.steps * batch / (marks[1] - marks[0])
 
         # Machines are shared: time the Keras example right before each variant and compare.
         for name in names:

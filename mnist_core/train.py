@@ -126,8 +126,8 @@ def training_data(config: ExperimentConfig, splits: Splits):
         # One map call per batch: vectorised, and deterministic with a single worker.
         .map(lambda x, y: (augment_batch(x), y), num_parallel_calls=1)
         # One endless iterator for the whole fit (with steps_per_epoch): Keras otherwise makes
-        # one per epoch, and tearing the old one down stalled the next epoch by ~9 s in about
-        # half the epochs here, with the CPU idle.
+        # one per epoch, and tearing the old one down could leave the CPU idle for ~9 s at the
+        # start of an epoch (in some runs about half the epochs, in others none).
         .repeat()
         .prefetch(2)
     )
