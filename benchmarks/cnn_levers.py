@@ -239,7 +239,7 @@ def main() -> int:
                "member_val_accuracy": members,
                "wall_s": wall, "val_accuracy": plain, "val_accuracy_last_weights": raw["val"], "val_accuracy_tta": tta,
                "reference_wall_s": reference, "cpu": cpu_model(),
-               # Rows without this field were timed before the fused kernel (about 2x slower).
+               # Rows without this field were timed with Keras' batch norm and an iterator per epoch.
                "batch_norm": "fused"}
         print(f"{name}: val {plain:.2%} (last weights {raw['val']:.2%}, tta {tta:.2%}), "
               f"{wall:.0f} s" + (f" = {wall / reference:.2f}x the Keras example" if reference else ""),
