@@ -131,14 +131,11 @@ def build(s: dict, steps_per_epoch: int):
 
 
 def pipeline(x, y, batch: int, seed: int, augment=(10.0, 0.1, 2.0)):
-    import tensorflow as tf
-
+    """train.augmented_batches with this variant's augmentation strengths."""
     from mnist_core.models import augment_batch
+    from mnist_core.train import augmented_batches
 
-    return (tf.data.Dataset.from_tensor_slices((x, y))
-            .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-            .batch(batch).map(lambda a, b: (augment_batch(a, *augment), b), num_parallel_calls=1)
-            .repeat().prefetch(2))
+    return augmented_batches(x, y, batch, seed, lambda images: augment_batch(images, *augment))
 
 
 def shifted_probs(model, x: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
@@ -13,7 +14,7 @@ import tensorflow as tf
 from . import interrupts
 from .config import MODELS, ExperimentConfig
 from .data import Mnist, as_image_batch, flatten_and_scale, one_hot
-from .models import build_model
+from .models import augment_batch, build_model
 
 
 @dataclass
@@ -113,24 +114,30 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+def augmented_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
+                      augment: Callable | None = None) -> tf.data.Dataset:
+    """Shuffled batches, each augmented afresh (``augment``, default the cnn's), without end:
+    fit it with ``steps_per_epoch``."""
+    augment = augment or augment_batch
+    return (
+        tf.data.Dataset.from_tensor_slices((x, y))
+        .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size)
+        # One map call per batch: vectorised, and deterministic with a single worker.
+        .map(lambda images, labels: (augment(images), labels), num_parallel_calls=1)
+        # One endless iterator for the whole fit: Keras otherwise makes one per epoch, and
+        # tearing the old one down could leave the CPU idle for ~9 s at the start of an epoch
+        # (in some runs about half the epochs, in others none).
+        .repeat()
+        .prefetch(2)
+    )
+
+
 def training_data(config: ExperimentConfig, splits: Splits):
     """Arrays as they are, or a tf.data pipeline that augments every batch afresh."""
     if not MODELS[config.model].augment:
         return splits.x_train, splits.y_train
-    from .models import augment_batch
-
-    return (
-        tf.data.Dataset.from_tensor_slices((splits.x_train, splits.y_train))
-        .shuffle(len(splits.x_train), seed=config.seed, reshuffle_each_iteration=True)
-        .batch(config.batch_size)
-        # One map call per batch: vectorised, and deterministic with a single worker.
-        .map(lambda x, y: (augment_batch(x), y), num_parallel_calls=1)
-        # One endless iterator for the whole fit (with steps_per_epoch): Keras otherwise makes
-        # one per epoch, and tearing the old one down could leave the CPU idle for ~9 s at the
-        # start of an epoch (in some runs about half the epochs, in others none).
-        .repeat()
-        .prefetch(2)
-    )
+    return augmented_batches(splits.x_train, splits.y_train, config.batch_size, config.seed)
 
 
 def train(config: ExperimentConfig, splits: Splits,
