@@ -73,6 +73,9 @@ VARIANTS = {
     "d3_e18_ema": {"stages": [[16], [32], [64, 64]], "epochs": 18, "ema": True},
     "d3b256_e18_ema": {"stages": [[16], [32], [64, 64]], "epochs": 18, "ema": True,
                        "batch": 256, "peak": 5e-3},
+    "two14_e15": {"epochs": 15},
+    "two14_e12": {"epochs": 12},
+    "d3c3_e15": {"stages": [[16], [32], [64, 64, 64]], "epochs": 15},
 }
 
 
@@ -96,6 +99,9 @@ CHANGES = {
     "two14_e18": "two convolutions at 14x14 as before issue 12 (16 / 32-32 / 64-64), 18 epochs",
     "d3_e11_x2": "two 16 / 32 / 64-64 models of 11 epochs each, their probabilities averaged",
     "d3w96_e17": "16 / 32 / 96-96, 17 epochs",
+    "two14_e15": "two convolutions at 14x14 (16 / 32-32 / 64-64), 15 epochs",
+    "two14_e12": "two convolutions at 14x14 (16 / 32-32 / 64-64), 12 epochs",
+    "d3c3_e15": "three convolutions at 7x7 (16 / 32 / 64-64-64), 15 epochs",
 }
 
 

@@ -20,8 +20,8 @@ from .config import MODELS
 from .figures import ensure_comparison_figures, ensure_experiment_figures
 from .provenance import function_source
 from .results import (BEST_MODEL_RULE, FILE_MODE, MODEL_FILE, best_folder, is_quick,
-                      load_levers, load_results, validation_accuracy, write_bytes_atomic,
-                      write_json_atomic)
+                      load_levers, load_results, load_sweep, validation_accuracy,
+                      write_bytes_atomic, write_json_atomic)
 
 # The repository's templates/ folder, installed as the package mnist_core.templates: found
 # the same way from a checkout, an editable install and a wheel.
@@ -143,6 +143,7 @@ def build_context(out: Path, folders: list[Path], stale: dict[str, list[str]] | 
             "total_training_s": sum(e["wall_time_s"] for e in ordered),
             "benchmark": load_benchmarks(out, main["data"]["sha256"]),
             "levers": load_levers(out),
+            "sweep": load_sweep(out),
         }
     stale = stale or {}
     shown = []

@@ -176,14 +176,14 @@ def best_model_folder(out: Path) -> Path:
     return best_folder(found)
 
 
-def load_levers(out: Path) -> list[dict]:
-    """What each lever did to the cnn (``benchmarks/cnn_levers.py train``), oldest first.
+def _jsonl_rows(out: Path, name: str) -> list[dict]:
+    """Rows of every ``benchmarks*/NAME`` under ``out``, the newest per variant and seed.
 
-    The newest row per variant and seed wins; a file that cannot be read counts as absent,
-    since these measurements decorate the documents and never decide anything.
+    A file or line that cannot be read counts as absent, since these measurements decorate the
+    documents and never decide anything.
     """
     rows: dict[tuple, dict] = {}
-    for path in sorted(Path(out).glob("benchmarks*/levers.jsonl")):
+    for path in sorted(Path(out).glob(f"benchmarks*/{name}")):
         try:
             lines = path.read_text().splitlines()
         except OSError:
@@ -195,3 +195,13 @@ def load_levers(out: Path) -> list[dict]:
             except (ValueError, KeyError, TypeError):
                 continue
     return list(rows.values())
+
+
+def load_levers(out: Path) -> list[dict]:
+    """What each lever did to the cnn (``benchmarks/cnn_levers.py train``), oldest first."""
+    return _jsonl_rows(out, "levers.jsonl")
+
+
+def load_sweep(out: Path) -> list[dict]:
+    """Variants of the cnn's recipe over several seeds (``benchmarks/gpu_sweep.py``)."""
+    return [r for r in _jsonl_rows(out, "gpu_sweep.jsonl") if "val_accuracy" in r]

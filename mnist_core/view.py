@@ -169,6 +169,29 @@ def levers_table(rows: list[dict]) -> Table:
              "With test-time shifts"], table, "lrrrr")
 
 
+def sweep_table(rows: list[dict]) -> Table:
+    """Each variant's mean validation accuracy over seeds, best first, and its mean difference
+    from ``base`` on the same seeds (pairing by seed removes much of the run-to-run noise)."""
+    import statistics
+
+    by: dict[str, list[dict]] = {}
+    for r in rows:
+        by.setdefault(r["variant"], []).append(r)
+    base = {r["seed"]: r["val_accuracy"] for r in by.get("base", [])}
+    table = []
+    for name, runs in sorted(by.items(), key=lambda kv: -statistics.fmean(
+            r["val_accuracy"] for r in kv[1])):
+        accs = [r["val_accuracy"] for r in runs]
+        paired = [r["val_accuracy"] - base[r["seed"]] for r in runs if r["seed"] in base]
+        table.append([
+            f"`{name}`: {md_escape(runs[0].get('change', name))}", str(len(runs)),
+            f"{statistics.fmean(accs):.2%}",
+            f"{statistics.stdev(accs):.2%}" if len(accs) > 1 else "-",
+            f"{_points([statistics.fmean(paired)])}" if paired and name != "base" else "-"])
+    return (["Variant", "Seeds", "Mean validation accuracy", "Spread (sd)",
+             "Points vs base, same seeds"], table, "lrrrr")
+
+
 def _points(diffs: list[float]) -> str:
     # Rounded first, so that a difference of a float's last bit does not print as -0.00.
     return ", ".join(f"{round(100 * d, 2) + 0.0:+.2f}" for d in diffs)

@@ -106,3 +106,15 @@ def test_the_levers_section_follows_the_measurements(copy):
     assert "150 s, 1.50x the time of the Keras example trained beside it, for 99.68%" in text
     assert "changed validation accuracy by +0.02 points in the runs that used it: a gain" in text
     assert "by +0.02, -0.06, +0.00 points: no steady gain" in text
+    assert "Points vs base" not in text  # no sweep measured yet: no table
+
+    # Several seeds per variant: means, spread and the difference paired by seed.
+    sweep = [{"variant": v, "change": f"{v} in words", "seed": s, "val_accuracy": a}
+             for v, s, a in (("base", 1, 0.9950), ("base", 2, 0.9960), ("wide", 1, 0.9966),
+                             ("wide", 2, 0.9970), ("wide", 3, 0.9980), ("wide", 3, 0.9968))]
+    (bench / "gpu_sweep.jsonl").write_text("".join(json.dumps(r) + "\n" for r in sweep) + "{bad\n")
+    text = narrative(out, [folder, second])
+    # The rerun of seed 3 replaces the first; "wide" is paired with base on seeds 1 and 2 only.
+    assert "| `wide`: wide in words | 3 | 99.68% | 0.02% | +0.13 |" in text
+    assert "| `base`: base in words | 2 | 99.55% | 0.07% | - |" in text
+    assert text.index("`wide`: wide in words | 3") < text.index("`base`: base in words | 2")
