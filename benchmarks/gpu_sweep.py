@@ -20,20 +20,28 @@ CPU (models_benchmark.py), and its CPU cost with cnn_levers.py speed.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import math
 import os
 import queue as queue_mod
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+# None of these import TensorFlow: the sweep runs where only PyTorch is installed.
+from mnist_core.config import default_config  # noqa: E402
+from mnist_core.data import load_mnist  # noqa: E402
+from mnist_core.view import markdown_table, sweep_table  # noqa: E402
 
 # "base" is the cnn of before this sweep (16 / 32 / 64-64, 15 epochs); the rest change one thing.
 BASE = dict(epochs=15, batch=128, arch="16,P,32,P,64,64", k1=3, peak=3e-3, warm=1.0, wd=0.01,
             ls=0.1, rot=10.0, scale=0.1, shift=2.0, alpha=0.0, sigma=4.0, clean_last=0,
-            n_train=55000, members=1, drop=0.0)
+            n_train=None, members=1, drop=0.0)
 
 VARIANTS = {
     "base": {},
@@ -90,15 +98,6 @@ CHANGES = {
 }
 
 
-def load_idx(folder: str):
-    def read(name, offset):
-        with gzip.open(os.path.join(folder, name)) as f:
-            return np.frombuffer(f.read(), np.uint8, offset=offset)
-    x = read("train-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28)
-    y = read("train-labels-idx1-ubyte.gz", 8)
-    return x, y
-
-
 def run_job(name: str, seed: int, data_dir: str, device: str, override: dict | None = None) -> dict:
     import torch
     import torch.nn.functional as F
@@ -107,11 +106,14 @@ def run_job(name: str, seed: int, data_dir: str, device: str, override: dict | N
     cfg = {**BASE, **VARIANTS[name], **(override or {})}
     torch.manual_seed(seed)
     np.random.seed(seed)
-    x, y = load_idx(data_dir)
-    xt = torch.tensor(x, dtype=torch.float32, device=device).unsqueeze(1) / 255.0
-    yt = torch.tensor(y, dtype=torch.long, device=device)
-    x_tr, y_tr = xt[: cfg["n_train"]], yt[: cfg["n_train"]]
-    x_val, y_val = xt[55000:], yt[55000:]
+    data = load_mnist(data_dir)
+    xt = torch.tensor(data.x_train, dtype=torch.float32, device=device).unsqueeze(1) / 255.0
+    yt = torch.tensor(data.y_train, dtype=torch.long, device=device)
+    # The build's split: the last val_size training images are the validation set.
+    cut = len(xt) - default_config("cnn").val_size
+    n_train = cfg["n_train"] or cut
+    x_tr, y_tr = xt[:n_train], yt[:n_train]
+    x_val, y_val = xt[cut:], yt[cut:]
 
     def gaussian_kernel(sigma):
         r = int(math.ceil(3 * sigma))
@@ -234,7 +236,8 @@ def worker(queue, out_path, data_dir, device, deadline, override):
 def main() -> None:
     import multiprocessing as mp
     p = argparse.ArgumentParser()
-    p.add_argument("--data", default=os.environ.get("MNIST_DATA_DIR", "../shared/mnist"))
+    p.add_argument("--data", default=None,
+                   help="MNIST folder (default: where mnist-report finds it)")
     p.add_argument("--out", default="results/benchmarks/gpu_sweep.jsonl")
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--seeds", default="1,2,3,4,5,6")
@@ -261,19 +264,10 @@ def main() -> None:
 
 
 def summarise(path: str) -> None:
+    """The table the tutorial's comparison chapter shows, from the rows written so far."""
     with open(path) as f:
         rows = [json.loads(line) for line in f]
-    by = {}
-    for r in rows:
-        by.setdefault(r["variant"], []).append(r)
-    base = {r["seed"]: r["val_accuracy"] for r in by.get("base", [])}
-    print(f"{'variant':>10} {'n':>2} {'mean':>7} {'sd':>6} {'paired d':>9} {'s/run':>6}")
-    for name, rs in sorted(by.items(), key=lambda kv: -np.mean([r["val_accuracy"] for r in kv[1]])):
-        acc = np.array([r["val_accuracy"] for r in rs])
-        diffs = [r["val_accuracy"] - base[r["seed"]] for r in rs if r["seed"] in base]
-        print(f"{name:>10} {len(rs):>2} {acc.mean():7.2%} {acc.std(ddof=1) if len(acc) > 1 else 0:6.2%} "
-              f"{np.mean(diffs) if diffs else float('nan'):+9.2%} {np.mean([r['seconds'] for r in rs]):6.1f}")
-
+    print(markdown_table(sweep_table(rows)))
 
 if __name__ == "__main__":
     sys.exit(main())

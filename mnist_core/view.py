@@ -9,6 +9,7 @@ TensorFlow, no matplotlib, no files.
 from __future__ import annotations
 
 import re
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -172,8 +173,6 @@ def levers_table(rows: list[dict]) -> Table:
 def sweep_table(rows: list[dict]) -> Table:
     """Each variant's mean validation accuracy over seeds, best first, and its mean difference
     from ``base`` on the same seeds (pairing by seed removes much of the run-to-run noise)."""
-    import statistics
-
     by: dict[str, list[dict]] = {}
     for r in rows:
         by.setdefault(r["variant"], []).append(r)
