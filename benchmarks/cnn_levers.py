@@ -1,8 +1,10 @@
 """Measure the levers for a cheaper cnn on the validation split (issue 12).
 
 Usage:
-  python benchmarks/cnn_levers.py speed [--variants a,b] [--steps 120]
+  python benchmarks/cnn_levers.py speed [--variants a,b] [--steps 120] [--prefetch 2]
   python benchmarks/cnn_levers.py train [--variants a,b] [--seed 1] [--reference]
+  python benchmarks/cnn_levers.py bnstats --models results/experiments/cnn-*/model.keras,...
+  (any mode: --threads INTRA,INTER sets TensorFlow's thread pools; default: TensorFlow's own)
 
 `speed` times training steps of each variant right after the Keras example convnet in the
 same process (the ratio is what transfers between machines). `train` trains each variant on
@@ -11,7 +13,9 @@ reports validation accuracy, with and without test-time shifts
 (and before the weight average, for variants that use one), and the wall time; with
 --reference the Keras example trains first and each time is also given as a multiple of its.
 Rows are appended to results/benchmarks/levers.jsonl (--log), which the tutorial's comparison
-chapter shows. The test set is not touched: this script is for choosing. The variants are
+chapter shows. `bnstats` takes trained cnn models and reports their validation accuracy with the batch-norm
+statistics as trained and re-estimated on clean and on augmented training images.
+The test set is not touched: this script is for choosing. The variants are
 VARIANTS below; "before" is the cnn as it was before issue 12.
 """
 
@@ -136,12 +140,61 @@ def build(s: dict, steps_per_epoch: int):
     return model
 
 
-def pipeline(x, y, batch: int, seed: int, augment=(10.0, 0.1, 2.0)):
+def pipeline(x, y, batch: int, seed: int, augment=(10.0, 0.1, 2.0), prefetch: int = 2):
     """train.augmented_batches with this variant's augmentation strengths."""
     from mnist_core.models import augment_batch
     from mnist_core.train import augmented_batches
 
-    return augmented_batches(x, y, batch, seed, lambda images: augment_batch(images, *augment))
+    return augmented_batches(x, y, batch, seed, lambda images: augment_batch(images, *augment),
+                             prefetch)
+
+
+def batch_norm_statistics(model, images: np.ndarray) -> None:
+    """Set every batch norm's moving mean and variance to their exact values over ``images``,
+    layer by layer (each layer sees the re-estimated layers before it)."""
+    import keras
+
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.BatchNormalization):
+            continue
+        upstream = keras.Model(model.inputs, layer.input)
+        total = squares = 0.0
+        count = 0
+        for start in range(0, len(images), 2000):
+            a = np.asarray(upstream(images[start:start + 2000], training=False), np.float64)
+            a = a.reshape(-1, a.shape[-1])
+            total, squares, count = total + a.sum(0), squares + (a ** 2).sum(0), count + len(a)
+        mean = total / count
+        layer.moving_mean.assign(mean.astype(np.float32))
+        layer.moving_variance.assign((squares / count - mean ** 2).astype(np.float32))
+
+
+def bnstats(paths: list[str], splits) -> None:
+    """Validation accuracy of trained models with their batch-norm statistics re-estimated."""
+    import keras
+    import tensorflow as tf
+
+    import mnist_core.models  # noqa: F401  (registers the cnn's layers for loading)
+    from mnist_core.models import augment_batch
+
+    labels = splits.y_val.argmax(1)
+    sample = splits.x_train[np.random.default_rng(0).choice(len(splits.x_train), 20000, False)]
+    tf.random.set_seed(0)
+    augmented = np.concatenate([augment_batch(tf.constant(sample[i:i + 1000])).numpy()
+                                for i in range(0, len(sample), 1000)])
+    for path in paths:
+        model = keras.models.load_model(path)
+        weights = model.get_weights()
+        accuracy = {}
+        for name, images in (("as trained", None), ("clean", sample), ("augmented", augmented)):
+            model.set_weights(weights)
+            if images is not None:
+                batch_norm_statistics(model, images)
+            p = model.predict(splits.x_val, batch_size=1000, verbose=0)
+            accuracy[name] = float((p.argmax(1) == labels).mean())
+        print(f"{path}: {model.count_params():,} params; validation accuracy "
+              + ", ".join(f"{k} {v:.2%}" for k, v in accuracy.items())
+              + " (statistics re-estimated on 20,000 training images)", flush=True)
 
 
 def shifted_probs(model, x: np.ndarray) -> np.ndarray:
@@ -153,12 +206,8 @@ def shifted_probs(model, x: np.ndarray) -> np.ndarray:
 
 
 def main() -> int:
-    import keras
-
-    from mnist_core import train as train_mod
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["speed", "train"])
+    ap.add_argument("mode", choices=["speed", "train", "bnstats"])
     ap.add_argument("--variants", default="before")
     ap.add_argument("--steps", type=int, default=120)
     ap.add_argument("--seed", type=int, default=1)
@@ -166,14 +215,33 @@ def main() -> int:
                     help="train the Keras example first and give each time as a multiple of it")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--log", type=Path, default=REPO / "results" / "benchmarks" / "levers.jsonl")
+    ap.add_argument("--threads", default=None, metavar="INTRA,INTER",
+                    help="TensorFlow's intra- and inter-op thread pools (default: its own sizes)")
+    ap.add_argument("--prefetch", type=int, default=2,
+                    help="speed: batches the pipeline makes ahead (-1: tf.data's tuning)")
+    ap.add_argument("--models", default="", help="bnstats: comma-separated model.keras files")
     args = ap.parse_args()
+    import tensorflow as tf
+
+    if args.threads:
+        # Only possible before TensorFlow runs its first op.
+        intra, inter = (int(n) for n in args.threads.split(","))
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+    import keras
+
+    from mnist_core import train as train_mod
     names = args.variants.split(",")
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         sys.exit(f"unknown variant(s): {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
     data = load_mnist(args.data_dir)
     splits = train_mod.make_splits(data, default_config("cnn"))
-    print(f"CPU: {cpu_model()}", flush=True)
+    print(f"CPU: {cpu_model()}; threads (intra, inter): "
+          f"{args.threads or 'TensorFlow default'}", flush=True)
+    if args.mode == "bnstats":
+        bnstats([p for p in args.models.split(",") if p], splits)
+        return 0
     args.log.parent.mkdir(parents=True, exist_ok=True)
 
     if args.mode == "speed":
@@ -186,7 +254,8 @@ def main() -> int:
             clock = keras.callbacks.LambdaCallback(on_train_batch_end=lambda step, logs: (
                 marks.append(time.perf_counter()) if step in (warmup - 1, warmup + args.steps - 1)
                 else None))
-            model.fit(pipeline(splits.x_train, splits.y_train, batch, 1), verbose=0,
+            model.fit(pipeline(splits.x_train, splits.y_train, batch, 1, prefetch=args.prefetch),
+                      verbose=0,
                       steps_per_epoch=warmup + args.steps, epochs=1, callbacks=[clock])
             return args.steps * batch / (marks[1] - marks[0])
 
@@ -198,7 +267,8 @@ def main() -> int:
             model = build(s, 430)
             r = rate(model, s["batch"])
             budget = 2.0 * 15 * r / ref
-            print(f"{name}: {r:,.0f} img/s vs keras example {ref:,.0f} ({r / ref:.2f}x), "
+            print(f"{name} (prefetch {args.prefetch}): {r:,.0f} img/s vs keras example "
+                  f"{ref:,.0f} ({r / ref:.2f}x), "
                   f"{model.count_params():,} params; 2.0x the example allows {budget:.1f} epochs",
                   flush=True)
         return 0

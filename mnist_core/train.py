@@ -115,9 +115,9 @@ def seed_everything(seed: int) -> None:
 
 
 def augmented_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
-                      augment: Callable | None = None) -> tf.data.Dataset:
+                      augment: Callable | None = None, prefetch: int = 2) -> tf.data.Dataset:
     """Shuffled batches, each augmented afresh (``augment``, default the cnn's), without end:
-    fit it with ``steps_per_epoch``."""
+    fit it with ``steps_per_epoch``. ``prefetch``: batches made ahead (-1: tf.data's tuning)."""
     augment = augment or augment_batch
     return (
         tf.data.Dataset.from_tensor_slices((x, y))
@@ -129,7 +129,8 @@ def augmented_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
         # tearing the old one down could leave the CPU idle for ~9 s at the start of an epoch
         # (in some runs about half the epochs, in others none).
         .repeat()
-        .prefetch(2)
+        # Depth 0-8 or tf.data's tuning all ran the cnn equally fast (cnn_levers.py speed).
+        .prefetch(prefetch)
     )
 
 
