@@ -73,11 +73,16 @@ class StopBetweenBatches(keras.callbacks.Callback):
 
 
 class Progress(keras.callbacks.Callback):
-    """One line per epoch a person can read: where the build is and how long is left."""
+    """One line per epoch a person can read: where the build is and how long is left.
 
-    def __init__(self, name: str, epochs: int, position: tuple[int, int] = (1, 1)) -> None:
+    ``later``: the training still to come after this model, as a multiple of this model's
+    (from ``experiments.TRAIN_COST``), so the line can estimate the rest of the build too.
+    """
+
+    def __init__(self, name: str, epochs: int, position: tuple[int, int] = (1, 1),
+                 later: float = 0.0) -> None:
         super().__init__()
-        self.name, self.epochs, self.position = name, epochs, position
+        self.name, self.epochs, self.position, self.later = name, epochs, position, later
 
     def on_train_begin(self, logs=None):
         self._start = time.perf_counter()
@@ -85,13 +90,16 @@ class Progress(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         elapsed = time.perf_counter() - self._start
-        left = elapsed / (epoch + 1) * (self.epochs - epoch - 1)
+        whole = elapsed / (epoch + 1) * self.epochs
+        left = whole - elapsed
         metrics = ", ".join(f"{k} {v:.4f}" if "loss" in k else f"{k} {v:.2%}"
                             for k, v in logs.items() if k != "learning_rate")
         n, total = self.position
+        build = (f", about {_clock(left + whole * self.later)} until all {total} models are "
+                 f"trained" if n < total else "")
         print(f"[mnist-report] {self.name} (model {n} of {total}) Epoch {epoch + 1}/"
               f"{self.epochs}: {metrics}; {_clock(elapsed)} elapsed, about {_clock(left)} left "
-              f"for {self.name}", flush=True)
+              f"for {self.name}{build}", flush=True)
 
 
 def _clock(seconds: float) -> str:
@@ -142,8 +150,9 @@ def training_data(config: ExperimentConfig, splits: Splits):
 
 
 def train(config: ExperimentConfig, splits: Splits,
-          position: tuple[int, int] = (1, 1)) -> TrainedRun:
-    """Fit the model named in ``config``, one progress line per epoch (``position``: model n of m).
+          position: tuple[int, int] = (1, 1), later: float = 0.0) -> TrainedRun:
+    """Fit the model named in ``config``, one progress line per epoch (``position``: model n of m;
+    ``later``: the build's training after this model, as a multiple of this model's).
 
     On a terminal Keras' progress bar shows the batches as well.
     """
@@ -163,7 +172,7 @@ def train(config: ExperimentConfig, splits: Splits,
             steps_per_epoch=steps if pipeline else None,
             epochs=config.epochs,
             validation_data=validation,
-            callbacks=[timer, StopBetweenBatches(), Progress(config.model, config.epochs, position)],
+            callbacks=[timer, StopBetweenBatches(), Progress(config.model, config.epochs, position, later)],
             verbose=1 if sys.stdout.isatty() else 0,
         )
     wall = time.perf_counter() - start

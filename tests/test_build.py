@@ -158,3 +158,30 @@ def test_results_json_is_plain_json(quick_build):
     data = json.loads((quick_build["folder"] / "results.json").read_text())
     assert data["schema_version"] == 1
     assert data["key"] in quick_build["folder"].name
+
+
+def test_progress_line_estimates_the_model_and_the_rest_of_the_build(capsys):
+    import time
+
+    from mnist_core.config import default_config
+    from mnist_core.experiments import training_work
+    from mnist_core.train import Progress
+
+    progress = Progress("mlp", 10, (2, 3), later=2.0)
+    progress._start = time.perf_counter() - 20.0  # four of ten epochs took 20 s
+    progress.on_epoch_end(3, {"accuracy": 0.9, "loss": 0.3})
+    line = capsys.readouterr().out
+    assert "mlp (model 2 of 3) Epoch 4/10: accuracy 90.00%, loss 0.3000" in line
+    # 30 s left for mlp (50 s in all), then twice mlp's training: 130 s.
+    assert "20s elapsed, about 30s left for mlp, about 2m10s until all 3 models are trained" in line
+
+    last = Progress("cnn", 15, (3, 3))
+    last._start = time.perf_counter() - 30.0
+    last.on_epoch_end(14, {})
+    assert capsys.readouterr().out.rstrip().endswith("about 0s left for cnn")
+
+    # The default build's first model: the cnn's work dwarfs the classic network's.
+    full = [training_work(default_config(m), 60_000) for m in ("classic", "mlp", "cnn")]
+    assert full[2] > 10 * full[0] and full[1] > full[0]
+    quick = training_work(default_config("cnn", quick=True), 60_000)
+    assert quick == pytest.approx(full[2] * 2500 / 55000 / 15)
