@@ -249,7 +249,8 @@ def training_work(config: ExperimentConfig, available: int) -> float:
     """How much training ``config`` asks for out of ``available`` images, in TRAIN_COST's
     seconds."""
     images = min(config.train_limit or available, available) - config.val_size
-    return TRAIN_COST[config.model] * images / 1000 * config.epochs
+    # A model added without a measured cost counts as the cnn: the estimate errs long.
+    return TRAIN_COST.get(config.model, TRAIN_COST["cnn"]) * images / 1000 * config.epochs
 
 
 def train_stale(options: BuildOptions, data: Mnist) -> tuple[list[Planned], list[str]]:
