@@ -13,10 +13,10 @@ reports validation accuracy, with and without test-time shifts
 (and before the weight average, for variants that use one), and the wall time; with
 --reference the Keras example trains first and each time is also given as a multiple of its.
 Rows are appended to results/benchmarks/levers.jsonl (--log), which the tutorial's comparison
-chapter shows. `bnstats` takes trained cnn models and reports their validation accuracy with the batch-norm
-statistics as trained and re-estimated on clean and on augmented training images.
-The test set is not touched: this script is for choosing. The variants are
-VARIANTS below; "before" is the cnn as it was before issue 12.
+chapter shows. `bnstats` takes trained cnn models and reports their validation accuracy with
+the batch-norm statistics as trained and re-estimated on clean and on augmented training
+images. The test set is not touched: this script is for choosing. The variants are VARIANTS
+below; "before" is the cnn as it was before issue 12.
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def bnstats(paths: list[str], splits) -> None:
     import keras
     import tensorflow as tf
 
-    import mnist_core.models  # noqa: F401  (registers the cnn's layers for loading)
+    # Importing mnist_core.models also registers the cnn's layers for loading.
     from mnist_core.models import augment_batch
 
     labels = splits.y_val.argmax(1)
@@ -240,7 +240,10 @@ def main() -> int:
     print(f"CPU: {cpu_model()}; threads (intra, inter): "
           f"{args.threads or 'TensorFlow default'}", flush=True)
     if args.mode == "bnstats":
-        bnstats([p for p in args.models.split(",") if p], splits)
+        paths = [p for p in args.models.split(",") if p]
+        if not paths:
+            sys.exit("bnstats needs --models A/model.keras[,B/model.keras...]")
+        bnstats(paths, splits)
         return 0
     args.log.parent.mkdir(parents=True, exist_ok=True)
 
