@@ -4,6 +4,7 @@ Usage:
   python benchmarks/cnn_levers.py speed [--variants a,b] [--steps 120] [--prefetch 2]
   python benchmarks/cnn_levers.py train [--variants a,b] [--seed 1] [--reference]
   python benchmarks/cnn_levers.py bnstats --models results/experiments/cnn-*/model.keras,...
+  python benchmarks/cnn_levers.py tta --models results/experiments/cnn-*/model.keras,...
   (any mode: --threads INTRA,INTER sets TensorFlow's thread pools; default: TensorFlow's own)
 
 `speed` times training steps of each variant right after the Keras example convnet in the
@@ -15,7 +16,8 @@ reports validation accuracy, with and without test-time shifts
 Rows are appended to results/benchmarks/levers.jsonl (--log), which the tutorial's comparison
 chapter shows. `bnstats` takes trained cnn models and reports their validation accuracy with
 the batch-norm statistics as trained and re-estimated on clean and on augmented training
-images. The test set is not touched: this script is for choosing. The variants are VARIANTS
+images; `tta` reports their validation errors with several kinds of test-time augmentation.
+The test set is not touched: this script is for choosing. The variants are VARIANTS
 below; "before" is the cnn as it was before issue 12.
 """
 
@@ -39,7 +41,7 @@ from mnist_core.provenance import cpu_model  # noqa: E402
 # Each variant: stages of conv widths (max-pooling between stages), the stem, the schedule.
 BASE = {"stages": [[16], [32, 32], [64, 64]], "stem": "conv", "epochs": 24, "batch": 128,
         "peak": 3e-3, "warmup": 1.0, "ema": False, "smoothing": 0.1, "wd": 0.01, "head": "gap",
-        "augment": [10.0, 0.1, 2.0], "members": 1}
+        "augment": [10.0, 0.1, 2.0], "members": 1, "clean_last": 0, "bn_decay": True}
 # "before" is the cnn as it was before issue 12; the tables measure every lever against it.
 VARIANTS = {
     "before": {},
@@ -80,6 +82,11 @@ VARIANTS = {
     "two14_e15": {"epochs": 15},
     "two14_e12": {"epochs": 12},
     "d3c3_e15": {"stages": [[16], [32], [64, 64, 64]], "epochs": 15},
+    "two14_clean1": {"epochs": 15, "clean_last": 1},
+    "two14_h128": {"epochs": 15, "head": "gap128"},
+    "two14_bnwd0": {"epochs": 15, "bn_decay": False},
+    "two14_w40": {"stages": [[16], [40, 40], [64, 64]], "epochs": 15},
+    "two14_w24": {"stages": [[24], [32, 32], [64, 64]], "epochs": 15},
 }
 
 
@@ -106,6 +113,12 @@ CHANGES = {
     "two14_e15": "two convolutions at 14x14 (16 / 32-32 / 64-64), 15 epochs",
     "two14_e12": "two convolutions at 14x14 (16 / 32-32 / 64-64), 12 epochs",
     "d3c3_e15": "three convolutions at 7x7 (16 / 32 / 64-64-64), 15 epochs",
+    "two14_clean1": "16 / 32-32 / 64-64, 15 epochs, the last one without augmentation",
+    "two14_h128": "16 / 32-32 / 64-64, 15 epochs, a 128-unit ReLU layer before the classifier",
+    "two14_bnwd0": "16 / 32-32 / 64-64, 15 epochs, no weight decay on batch-norm scales and "
+                   "offsets",
+    "two14_w40": "16 / 40-40 / 64-64, 15 epochs",
+    "two14_w24": "24 / 32-32 / 64-64, 15 epochs",
 }
 
 
@@ -127,26 +140,44 @@ def build(s: dict, steps_per_epoch: int):
             x = conv_bn_relu(x, w, kernel=5 if strided else 3, strides=2 if strided else 1)
         if i < len(s["stages"]) - 1:
             x = layers.MaxPooling2D()(x)
-    x = layers.GlobalAveragePooling2D()(x) if s["head"] == "gap" else layers.Flatten()(x)
+    x = layers.Flatten()(x) if s["head"] == "flatten" else layers.GlobalAveragePooling2D()(x)
+    if s["head"] == "gap128":
+        x = layers.Dense(128, activation="relu")(x)
     outputs = layers.Dense(10, activation="softmax")(x)
     model = keras.Model(inputs, outputs)
     total = steps_per_epoch * s["epochs"]
     optimizer = keras.optimizers.AdamW(
         OneCycle(s["peak"], total, int(steps_per_epoch * s["warmup"])), weight_decay=s["wd"],
         use_ema=s["ema"], ema_momentum=0.999)
+    if not s["bn_decay"]:
+        optimizer.exclude_from_weight_decay(var_names=["gamma", "beta"])
     model.compile(optimizer=optimizer,
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=s["smoothing"]),
                   metrics=["accuracy"])
     return model
 
 
-def pipeline(x, y, batch: int, seed: int, augment=(10.0, 0.1, 2.0), prefetch: int = 2):
-    """train.augmented_batches with this variant's augmentation strengths."""
+def pipeline(x, y, batch: int, seed: int, augment=(10.0, 0.1, 2.0), prefetch: int = 2,
+             clean_after: int | None = None):
+    """train.augmented_batches with this variant's augmentation strengths; with
+    ``clean_after``, batches from that step on are not augmented."""
     from mnist_core.models import augment_batch
     from mnist_core.train import augmented_batches
 
-    return augmented_batches(x, y, batch, seed, lambda images: augment_batch(images, *augment),
-                             prefetch)
+    if clean_after is None:
+        return augmented_batches(x, y, batch, seed,
+                                 lambda images: augment_batch(images, *augment), prefetch)
+    import tensorflow as tf
+
+    def maybe(step, batch_xy):
+        images, labels = batch_xy
+        return tf.cond(step < clean_after, lambda: augment_batch(images, *augment),
+                       lambda: images), labels
+
+    return (tf.data.Dataset.from_tensor_slices((x, y))
+            .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+            .batch(batch).repeat().enumerate()
+            .map(maybe, num_parallel_calls=1).prefetch(prefetch))
 
 
 def batch_norm_statistics(model, images: np.ndarray) -> None:
@@ -197,6 +228,52 @@ def bnstats(paths: list[str], splits) -> None:
               + " (statistics re-estimated on 20,000 training images)", flush=True)
 
 
+def transformed(x: np.ndarray, degrees: float = 0.0, zoom: float = 1.0, dx: float = 0.0,
+                dy: float = 0.0) -> np.ndarray:
+    """``x`` rotated, scaled and shifted, all images alike (the training augmentation's
+    transform with fixed instead of random amounts)."""
+    import math
+
+    import tensorflow as tf
+
+    c, s = math.cos(math.radians(degrees)) / zoom, math.sin(math.radians(degrees)) / zoom
+    centre = 13.5
+    row = [c, -s, centre - c * centre + s * centre - dx, s, c,
+           centre - s * centre - c * centre - dy, 0.0, 0.0]
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=tf.constant(x), transforms=tf.constant([row] * len(x), tf.float32),
+        output_shape=[28, 28], fill_value=0.0, interpolation="BILINEAR",
+        fill_mode="CONSTANT").numpy()
+
+
+def tta_errors(paths: list[str], splits) -> None:
+    """Validation errors of trained models with test-time augmentation: the mean probabilities
+    over the image and some transformed copies of it."""
+    import keras
+    import tensorflow as tf
+
+    from mnist_core.models import augment_batch
+
+    x, labels = splits.x_val, splits.y_val.argmax(1)
+    shifts = [transformed(x, dx=dx, dy=dy) for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1))]
+    rotations = [transformed(x, degrees=d) for d in (-3, 3)]
+    zooms = [transformed(x, zoom=z) for z in (0.95, 1.05)]
+    tf.random.set_seed(0)
+    augmented = [augment_batch(tf.constant(x)).numpy() for _ in range(8)]
+    schemes = {"none": [x], "4 one-pixel shifts": [x, *shifts],
+               "rotations +-3 degrees": [x, *rotations], "zooms +-5%": [x, *zooms],
+               "all eight": [x, *shifts, *rotations, *zooms],
+               "8 training augmentations": augmented}
+    for path in paths:
+        model = keras.models.load_model(path)
+        errors = {}
+        for name, views in schemes.items():
+            p = sum(model.predict(v, batch_size=1000, verbose=0) for v in views)
+            errors[name] = int((p.argmax(1) != labels).sum())
+        print(f"{path}: validation errors of {len(labels):,} with test-time augmentation "
+              + ", ".join(f"{k} {v}" for k, v in errors.items()), flush=True)
+
+
 def shifted_probs(model, x: np.ndarray) -> np.ndarray:
     """Mean softmax over the image and its four one-pixel shifts."""
     total = model.predict(x, batch_size=1000, verbose=0)
@@ -207,7 +284,7 @@ def shifted_probs(model, x: np.ndarray) -> np.ndarray:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["speed", "train", "bnstats"])
+    ap.add_argument("mode", choices=["speed", "train", "bnstats", "tta"])
     ap.add_argument("--variants", default="before")
     ap.add_argument("--steps", type=int, default=120)
     ap.add_argument("--seed", type=int, default=1)
@@ -219,7 +296,8 @@ def main() -> int:
                     help="TensorFlow's intra- and inter-op thread pools (default: its own sizes)")
     ap.add_argument("--prefetch", type=int, default=2,
                     help="speed: batches the pipeline makes ahead (-1: tf.data's tuning)")
-    ap.add_argument("--models", default="", help="bnstats: comma-separated model.keras files")
+    ap.add_argument("--models", default="",
+                    help="bnstats, tta: comma-separated model.keras files")
     args = ap.parse_args()
     import tensorflow as tf
 
@@ -239,11 +317,11 @@ def main() -> int:
     splits = train_mod.make_splits(data, default_config("cnn"))
     print(f"CPU: {cpu_model()}; threads (intra, inter): "
           f"{args.threads or 'TensorFlow default'}", flush=True)
-    if args.mode == "bnstats":
+    if args.mode in ("bnstats", "tta"):
         paths = [p for p in args.models.split(",") if p]
         if not paths:
-            sys.exit("bnstats needs --models A/model.keras[,B/model.keras...]")
-        bnstats(paths, splits)
+            sys.exit(f"{args.mode} needs --models A/model.keras[,B/model.keras...]")
+        (bnstats if args.mode == "bnstats" else tta_errors)(paths, splits)
         return 0
     args.log.parent.mkdir(parents=True, exist_ok=True)
 
@@ -300,8 +378,9 @@ def main() -> int:
                 # Keras swaps in the moving average after the last epoch; this is before it.
                 raw["val"] = logs["val_accuracy"]
 
+            clean_after = (steps * (s["epochs"] - s["clean_last"]) if s["clean_last"] else None)
             model.fit(pipeline(splits.x_train, splits.y_train, s["batch"], args.seed + 1000 * member,
-                               s["augment"]),
+                               s["augment"], clean_after=clean_after),
                       steps_per_epoch=steps, epochs=s["epochs"], verbose=0,
                       validation_data=(splits.x_val, splits.y_val),
                       callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)])

@@ -41,7 +41,7 @@ from mnist_core.view import markdown_table, sweep_table  # noqa: E402
 # "base" is the cnn of before this sweep (16 / 32 / 64-64, 15 epochs); the rest change one thing.
 BASE = dict(epochs=15, batch=128, arch="16,P,32,P,64,64", k1=3, peak=3e-3, warm=1.0, wd=0.01,
             ls=0.1, rot=10.0, scale=0.1, shift=2.0, alpha=0.0, sigma=4.0, clean_last=0,
-            n_train=None, members=1, drop=0.0)
+            n_train=None, members=1, drop=0.0, hidden=0, bn_decay=True)
 
 VARIANTS = {
     "base": {},
@@ -70,6 +70,12 @@ VARIANTS = {
     "drop2": dict(drop=0.2),
     "two14c3": dict(arch="16,P,32,32,P,64,64,64"),
     "two14_e12": dict(arch="16,P,32,32,P,64,64", epochs=12),
+    # Not yet run on a GPU (issue 12's open question): cheap changes to the cnn of now.
+    "two14_clean1": dict(arch="16,P,32,32,P,64,64", clean_last=1),
+    "two14_h128": dict(arch="16,P,32,32,P,64,64", hidden=128),
+    "two14_bnwd0": dict(arch="16,P,32,32,P,64,64", bn_decay=False),
+    "two14_w40": dict(arch="16,P,40,40,P,64,64"),
+    "two14_w24": dict(arch="24,P,32,32,P,64,64"),
 }
 
 # What each variant changes, in words, for the tutorial's table.
@@ -95,6 +101,11 @@ CHANGES = {
     "ens2_e11": "two 11-epoch models, their probabilities averaged",
     "n50k": "50,000 training images instead of 55,000",
     "drop2": "dropout 0.2 before the classifier",
+    "two14_clean1": "16 / 32-32 / 64-64, the last epoch without augmentation",
+    "two14_h128": "16 / 32-32 / 64-64, a 128-unit ReLU layer before the classifier",
+    "two14_bnwd0": "16 / 32-32 / 64-64, no weight decay on batch-norm scales and offsets",
+    "two14_w40": "16 / 40-40 / 64-64",
+    "two14_w24": "24 / 32-32 / 64-64",
 }
 
 
@@ -155,6 +166,12 @@ def run_job(name: str, seed: int, data_dir: str, device: str, override: dict | N
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         if cfg["drop"]:
             layers.append(nn.Dropout(cfg["drop"]))
+        if cfg["hidden"]:
+            hidden = nn.Linear(ch, cfg["hidden"])
+            nn.init.xavier_uniform_(hidden.weight)
+            nn.init.zeros_(hidden.bias)
+            layers += [hidden, nn.ReLU()]
+            ch = cfg["hidden"]
         dense = nn.Linear(ch, 10)
         nn.init.xavier_uniform_(dense.weight)
         nn.init.zeros_(dense.bias)
@@ -163,7 +180,14 @@ def run_job(name: str, seed: int, data_dir: str, device: str, override: dict | N
 
     def train_one():
         model = make_model()
-        opt = torch.optim.AdamW(model.parameters(), lr=cfg["peak"], betas=(0.9, 0.999),
+        # Keras' AdamW decays every variable; bn_decay=False spares batch norm's scales and
+        # offsets, as Keras' exclude_from_weight_decay(var_names=["gamma", "beta"]) does.
+        norm = [p for m in model.modules() if isinstance(m, nn.BatchNorm2d)
+                for p in m.parameters()]
+        rest = [p for p in model.parameters() if all(p is not q for q in norm)]
+        groups = [{"params": rest}, {"params": norm,
+                                     "weight_decay": cfg["wd"] if cfg["bn_decay"] else 0.0}]
+        opt = torch.optim.AdamW(groups, lr=cfg["peak"], betas=(0.9, 0.999),
                                 eps=1e-7, weight_decay=cfg["wd"], fused=True)
         n, bs = len(x_tr), cfg["batch"]
         steps = -(-n // bs)
