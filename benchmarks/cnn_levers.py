@@ -321,6 +321,9 @@ def main() -> int:
         paths = [p for p in args.models.split(",") if p]
         if not paths:
             sys.exit(f"{args.mode} needs --models A/model.keras[,B/model.keras...]")
+        missing = [p for p in paths if not Path(p).is_file()]
+        if missing:
+            sys.exit(f"no such model file: {', '.join(missing)}")
         (bnstats if args.mode == "bnstats" else tta_errors)(paths, splits)
         return 0
     args.log.parent.mkdir(parents=True, exist_ok=True)
