@@ -12,9 +12,11 @@ replays the recipe - the same layers, Keras' initialisation and batch-norm setti
 batched rotation/scale/shift augmentation, AdamW with a linear one-cycle, label smoothing,
 batch 128, the last 5,000 training images held out - in PyTorch on a GPU, where a run takes a
 minute with a dozen runs side by side, and reports each variant's mean over seeds and its mean
-difference from "base" on the same seeds. It never loads the test set. Its answer is a
-proxy: the chosen variant is then re-measured with the project's own TensorFlow code on the
-CPU (models_benchmark.py), and its CPU cost with cnn_levers.py speed.
+difference from "base" on the same seeds (from "two14", the cnn of now, where a file has no
+"base"), and what averaging the softmax over shifted, rotated or zoomed copies of each
+validation image (test-time augmentation) does to every run. It never uses the test set. Its
+answer is a proxy: the chosen variant is then re-measured with the project's own TensorFlow
+code on the CPU (models_benchmark.py), and its CPU cost with cnn_levers.py speed.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ sys.path.insert(0, str(REPO))
 # None of these import TensorFlow: the sweep runs where only PyTorch is installed.
 from mnist_core.config import default_config  # noqa: E402
 from mnist_core.data import load_mnist  # noqa: E402
-from mnist_core.view import markdown_table, sweep_table  # noqa: E402
+from mnist_core.view import markdown_table, sweep_table, tta_table  # noqa: E402
 
 # "base" is the cnn of before this sweep (16 / 32 / 64-64, 15 epochs); the rest change one thing.
 BASE = dict(epochs=15, batch=128, arch="16,P,32,P,64,64", k1=3, peak=3e-3, warm=1.0, wd=0.01,
@@ -79,6 +81,7 @@ VARIANTS = {
     # so 2.0x its time allows about 12 epochs, not 15.
     "two14_w40_e12": dict(arch="16,P,40,40,P,64,64", epochs=12),
     "two14_w24": dict(arch="24,P,32,32,P,64,64"),
+    "two14_ls15": dict(arch="16,P,32,32,P,64,64", ls=0.15),
 }
 
 # What each variant changes, in words, for the tutorial's table.
@@ -110,6 +113,7 @@ CHANGES = {
     "two14_w40": "16 / 40-40 / 64-64",
     "two14_w40_e12": "16 / 40-40 / 64-64, 12 epochs",
     "two14_w24": "24 / 32-32 / 64-64",
+    "two14_ls15": "16 / 32-32 / 64-64, label smoothing 0.15",
 }
 
 
@@ -222,24 +226,61 @@ def run_job(name: str, seed: int, data_dir: str, device: str, override: dict | N
         return model, curve
 
     @torch.no_grad()
-    def probs(model):
+    def probs(model, x=None):
         model.eval()
-        return torch.softmax(model(x_val.contiguous(memory_format=torch.channels_last)), 1)
+        x = x_val if x is None else x
+        return torch.softmax(model(x.contiguous(memory_format=torch.channels_last)), 1)
+
+    def shifted(x, dy, dx, wrap=False):
+        # wrap=True is np.roll (cnn_levers.shifted_probs); else the vacated edge is zero, as a
+        # Pad-and-Slice in a saved model would make it.
+        if wrap:
+            return torch.roll(x, (dy, dx), dims=(2, 3))
+        padded = F.pad(x, (1, 1, 1, 1))
+        return padded[:, :, 1 - dy:29 - dy, 1 - dx:29 - dx]
+
+    def warped(x, degrees=0.0, zoom=1.0):
+        a = math.radians(degrees)
+        c, s = math.cos(a) / zoom, math.sin(a) / zoom
+        theta = torch.tensor([[c, -s, 0.0], [s, c, 0.0]], device=device).expand(len(x), 2, 3)
+        grid = F.affine_grid(theta, tuple(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+    four = ((1, 0), (-1, 0), (0, 1), (0, -1))
+    diagonals = ((1, 1), (1, -1), (-1, 1), (-1, -1))
+    # Test-time augmentation: each scheme averages the softmax over the image and these copies.
+    views = {"shift4": [shifted(x_val, dy, dx) for dy, dx in four],
+             "shift4_roll": [shifted(x_val, dy, dx, wrap=True) for dy, dx in four],
+             "diag4": [shifted(x_val, dy, dx) for dy, dx in diagonals],
+             "rot3": [warped(x_val, degrees=d) for d in (-3, 3)],
+             "zoom5": [warped(x_val, zoom=z) for z in (0.95, 1.05)]}
+    schemes = {"none": [], "shift4": ["shift4"], "shift4_roll": ["shift4_roll"],
+               "shift8": ["shift4", "diag4"], "rot3": ["rot3"], "zoom5": ["zoom5"],
+               "shift4_rot3_zoom5": ["shift4", "rot3", "zoom5"]}
+
+    def tta_probs(model):
+        plain = probs(model)
+        copies = {k: [probs(model, v) for v in vs] for k, vs in views.items()}
+        return {name: (plain + sum(p for k in keys for p in copies[k]))
+                for name, keys in schemes.items()}
 
     def accuracy(p):
         return float((p.argmax(1) == y_val).float().mean())
 
     start = time.perf_counter()
-    total_p, member_acc, curves = 0, [], []
+    total_p, member_acc, curves, total_tta = 0, [], [], {}
     for _ in range(cfg["members"]):
         model, curve = train_one()
         p = probs(model)
         member_acc.append(round(accuracy(p), 5))
         curves.append(curve)
         total_p = total_p + p
+        for scheme, q in tta_probs(model).items():
+            total_tta[scheme] = total_tta.get(scheme, 0) + q
     return dict(variant=name, change=CHANGES.get(name, name), seed=seed,
                 device=torch.cuda.get_device_name() if device == "cuda" else device,
                 val_accuracy=round(accuracy(total_p), 5),
+                tta={scheme: round(accuracy(q), 5) for scheme, q in total_tta.items()},
                 members=member_acc, last_epochs=curves, seconds=round(time.perf_counter() - start, 1),
                 config=cfg)
 
@@ -295,7 +336,13 @@ def summarise(path: str) -> None:
     """The table the tutorial's comparison chapter shows, from the rows written so far."""
     with open(path) as f:
         rows = [json.loads(line) for line in f]
-    print(markdown_table(sweep_table(rows)))
+    # Differences from "base" where the file has it, else from the cnn of now.
+    base = "base" if any(r["variant"] == "base" for r in rows) else "two14"
+    print(markdown_table(sweep_table(rows, base)))
+    if any("tta" in r for r in rows):
+        print()
+        print(markdown_table(tta_table(rows)))
+
 
 if __name__ == "__main__":
     sys.exit(main())

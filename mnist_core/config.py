@@ -73,10 +73,13 @@ class ModelInfo:
     batch_size: int
     # Random shifts and rotations of the training images, fresh every epoch.
     augment: bool = False
+    # Where unsure, answer with the mean over the image and its one-pixel shifts (models.ShiftedViews).
+    test_time_shifts: bool = False
 
     def training_settings(self) -> dict:
-        """The fields that change how the model trains (the rest only describe it)."""
-        return {"input_kind": self.input_kind, "augment": self.augment}
+        """The fields that change how the model trains or answers (the rest only describe it)."""
+        return {"input_kind": self.input_kind, "augment": self.augment,
+                "test_time_shifts": self.test_time_shifts}
 
 
 MODELS: dict[str, ModelInfo] = {
@@ -102,11 +105,13 @@ MODELS: dict[str, ModelInfo] = {
         title="Convolutional network with batch norm and augmentation",
         summary="Convolutions that see strokes wherever they are, batch normalisation, "
                 "random shifts, rotations and scalings of the training images, label smoothing, "
-                "AdamW and a one-cycle learning rate.",
+                "AdamW and a one-cycle learning rate; where it is unsure, it answers with the mean "
+                "over the image and its eight one-pixel shifts.",
         input_kind="image",
         epochs=15,
         batch_size=128,
         augment=True,
+        test_time_shifts=True,
     ),
     # The peer every figure is compared with: keras-io/examples/vision/mnist_convnet.py.
     "keras_example": ModelInfo(

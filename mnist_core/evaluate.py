@@ -56,29 +56,37 @@ def evaluate(model, splits, batch_size: int = 1000) -> dict:
     """Train/validation/test loss and accuracy (dropout off) plus the test-prediction analysis.
 
     The validation numbers are what every choice between models uses (see
-    ``results.best_experiment``); the test numbers are reported, never chosen on.
+    ``results.best_experiment``); the test numbers are reported, never chosen on. Each split
+    is predicted once, and its loss and accuracy computed from those answers.
     """
-    train_loss, train_acc = model.evaluate(splits.x_train, splits.y_train,
-                                           batch_size=batch_size, verbose=0)
-    val_loss, val_acc = (model.evaluate(splits.x_val, splits.y_val, batch_size=batch_size,
-                                        verbose=0) if len(splits.x_val) else (None, None))
-    test_loss, test_acc = model.evaluate(splits.x_test, splits.y_test,
-                                         batch_size=batch_size, verbose=0)
-    probs = model.predict(splits.x_test, batch_size=batch_size, verbose=0)
+    import keras
+
+    loss_fn = keras.losses.get(model.loss)
+
+    def scored(x, y) -> tuple[np.ndarray, float, float]:
+        probs = model.predict(x, batch_size=batch_size, verbose=0)
+        # The compiled loss (label smoothing included) and accuracy, as model.evaluate gives;
+        # a loss named by string comes back per image, a Loss object as the mean.
+        loss = float(np.mean(keras.ops.convert_to_numpy(loss_fn(y, probs))))
+        return probs, loss, float(np.mean(probs.argmax(axis=1) == y.argmax(axis=1)))
+
+    _, train_loss, train_acc = scored(splits.x_train, splits.y_train)
+    val_probs, val_loss, val_acc = (scored(splits.x_val, splits.y_val) if len(splits.x_val)
+                                    else (None, None, None))
+    probs, test_loss, test_acc = scored(splits.x_test, splits.y_test)
     analysis = analyse_predictions(probs, splits.test_labels, splits.test_images)
     calibration = None
-    if len(splits.x_val):  # temperature fitted on validation, judged on test (ECE)
-        val_probs = model.predict(splits.x_val, batch_size=batch_size, verbose=0)
+    if val_probs is not None:  # temperature fitted on validation, judged on test (ECE)
         calibration = calibrate(val_probs, splits.y_val.argmax(axis=1), probs,
                                 splits.test_labels)
     return {
         "metrics": {
-            "train": {"loss": float(train_loss), "accuracy": float(train_acc)},
-            "validation": {"loss": _maybe_float(val_loss), "accuracy": _maybe_float(val_acc),
+            "train": {"loss": train_loss, "accuracy": train_acc},
+            "validation": {"loss": val_loss, "accuracy": val_acc,
                            "size": int(len(splits.x_val))},
             "test": {
-                "loss": float(test_loss),
-                "accuracy": float(test_acc),
+                "loss": test_loss,
+                "accuracy": test_acc,
                 "errors": len(analysis["wrong_indices"]),
                 "size": int(len(splits.x_test)),
             },
@@ -86,7 +94,3 @@ def evaluate(model, splits, batch_size: int = 1000) -> dict:
         "analysis": analysis,
         "calibration": calibration,
     }
-
-
-def _maybe_float(value) -> float | None:
-    return None if value is None else float(value)

@@ -182,7 +182,10 @@ def run_experiment(item: Planned, data: Mnist, out: Path,
          f"batch {config.batch_size}, seed {config.seed}")
     run = train.train(config, splits, position, later)
     log(f"{config.model}: trained in {run.wall_time_s:.1f} s; evaluating")
-    evaluation = evaluate.evaluate(run.model, splits)
+    # What is evaluated is what is saved, predicted with and exported: the trained network,
+    # for the cnn inside ShiftedViews (its unsure images answered from nine views).
+    served = models.served_model(run.model, config)
+    evaluation = evaluate.evaluate(served, splits)
     interrupts.check()
     info = MODELS[config.model]
     results = {
@@ -196,6 +199,8 @@ def run_experiment(item: Planned, data: Mnist, out: Path,
             "title": info.title,
             "summary": info.summary,
             "input_kind": info.input_kind,
+            # The confidence under which the saved model answers from nine views (or None).
+            "shifts_below": models.SHIFTS_BELOW if info.test_time_shifts else None,
             "params_total": int(run.model.count_params()),
             "params_trainable": int(sum(int(w.numpy().size) for w in run.model.trainable_weights)),
             "summary_text": models.summary_text(run.model),
@@ -224,7 +229,7 @@ def run_experiment(item: Planned, data: Mnist, out: Path,
     }
     staging = new_staging_dir(out, config.model)
     try:
-        run.model.save(staging / MODEL_FILE)
+        served.save(staging / MODEL_FILE)
         interrupts.checkpoint("staged")
         # results.json last: its presence is what marks the folder complete.
         write_json_atomic(staging / RESULTS_FILE, results)

@@ -24,7 +24,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # see code_fingerprints) is the code whose edits retrain a model. Each model's builder is a
 # root of its own, so editing one model's code retrains that model only.
 TRAINING_ROOTS = (("train.py", "make_splits"), ("train.py", "train"),
-                  ("evaluate.py", "evaluate"))
+                  ("models.py", "served_model"), ("evaluate.py", "evaluate"))
 # Registries name every model: walking into them would tie each model to all the others.
 # Their entry for the model at hand enters the key as configuration instead.
 REGISTRIES = {("config.py", "MODELS"), ("models.py", "BUILDERS"), ("config.py", "DEFAULT_MODELS")}

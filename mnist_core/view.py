@@ -170,13 +170,13 @@ def levers_table(rows: list[dict]) -> Table:
              "With test-time shifts"], table, "lrrrr")
 
 
-def sweep_table(rows: list[dict]) -> Table:
+def sweep_table(rows: list[dict], base_name: str = "base") -> Table:
     """Each variant's mean validation accuracy over seeds, best first, and its mean difference
-    from ``base`` on the same seeds (pairing by seed removes much of the run-to-run noise)."""
+    from ``base_name`` on the same seeds (pairing by seed removes much of the run-to-run noise)."""
     by: dict[str, list[dict]] = {}
     for r in rows:
         by.setdefault(r["variant"], []).append(r)
-    base = {r["seed"]: r["val_accuracy"] for r in by.get("base", [])}
+    base = {r["seed"]: r["val_accuracy"] for r in by.get(base_name, [])}
     table = []
     for name, runs in sorted(by.items(), key=lambda kv: -statistics.fmean(
             r["val_accuracy"] for r in kv[1])):
@@ -186,9 +186,36 @@ def sweep_table(rows: list[dict]) -> Table:
             f"`{name}`: {md_escape(runs[0].get('change', name))}", str(len(runs)),
             f"{statistics.fmean(accs):.2%}",
             f"{statistics.stdev(accs):.2%}" if len(accs) > 1 else "-",
-            f"{_points([statistics.fmean(paired)])}" if paired and name != "base" else "-"])
+            f"{_points([statistics.fmean(paired)])}" if paired and name != base_name else "-"])
     return (["Variant", "Seeds", "Mean validation accuracy", "Spread (sd)",
-             "Points vs base, same seeds"], table, "lrrrr")
+             f"Points vs {base_name}, same seeds"], table, "lrrrr")
+
+
+# The test-time augmentation schemes benchmarks/gpu_sweep.py measures, in words.
+TTA_SCHEMES = {
+    "shift8": "the image and its eight one-pixel shifts (what the cnn does)",
+    "shift4": "the image and its four one-pixel shifts (up, down, left, right)",
+    "shift4_roll": "the same four shifts, wrapped around the edge",
+    "rot3": "the image and its rotations by -3 and +3 degrees",
+    "zoom5": "the image and its zooms by -5% and +5%",
+    "shift4_rot3_zoom5": "the image, four shifts, two rotations and two zooms",
+}
+
+
+def tta_table(rows: list[dict]) -> Table:
+    """What averaging the softmax over several views of each validation image did, per run of
+    the sweep: the mean change in points from one view, and how many runs it moved."""
+    rows = [r for r in rows if "tta" in r]
+    table = []
+    for scheme, words in TTA_SCHEMES.items():
+        diffs = [r["tta"][scheme] - r["tta"]["none"] for r in rows if scheme in r["tta"]]
+        if not diffs:
+            continue
+        up, down = sum(d > 1e-9 for d in diffs), sum(d < -1e-9 for d in diffs)
+        table.append([md_escape(words), str(len(diffs)), _points([statistics.fmean(diffs)]),
+                      f"{up} / {len(diffs) - up - down} / {down}"])
+    return (["Views averaged", "Runs", "Points vs one view (mean)", "Runs up / level / down"],
+            table, "lrrr")
 
 
 def _points(diffs: list[float]) -> str:

@@ -98,3 +98,20 @@ def test_rendered_tutorial_has_the_widget_or_says_why(quick_build):
         # Everything embedded: no script or module loaded from elsewhere.
         assert "<script src" not in html and 'rel="stylesheet"' not in html
         assert (quick_build["out"] / "web" / "model.onnx").is_file()
+
+
+def test_export_of_a_served_cnn_keeps_its_shifted_views(mnist, tmp_path):
+    """The widget's ONNX file answers unsure images from nine views, as Keras does."""
+    from test_models import _served_untrained_cnn
+
+    _, served, x, bare, _ = _served_untrained_cnn(mnist)
+    served.save(tmp_path / "served.keras")
+    export_model(tmp_path / "served.keras", tmp_path / "served.onnx")
+    session = ort.InferenceSession(str(tmp_path / "served.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    got = np.asarray(served(x))
+    run = lambda batch: session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]  # noqa: E731
+    assert np.abs(run(x) - got).max() < 1e-5
+    for i in (int(np.argmin(bare.max(1))), int(np.argmax(bare.max(1)))):  # one unsure, one sure
+        assert np.abs(run(x[i:i + 1]) - got[i:i + 1]).max() < 1e-5
+    assert run(x[:0]).shape == (0, 10)

@@ -114,3 +114,62 @@ def test_fused_batch_norm_trains_and_infers_as_keras_batch_norm():
     # It saves and loads by name, so a trained cnn file reads back without extra code.
     config = keras.layers.serialize(fused)
     assert type(keras.layers.deserialize(config)) is FusedBatchNorm
+
+
+def _served_untrained_cnn(mnist, n: int = 20):
+    """An untrained cnn in ShiftedViews with the threshold at the median confidence of ``n``
+    test images, so that half of them are answered from nine views and half from one."""
+    import keras
+    import numpy as np
+
+    from mnist_core.data import as_image_batch
+    from mnist_core.models import ShiftedViews, build_model
+
+    keras.utils.set_random_seed(3)
+    network = build_model(default_config("cnn"), steps_per_epoch=10)
+    x = as_image_batch(mnist.x_test[:n])
+    bare = np.asarray(network(x, training=False))
+    threshold = float(np.median(bare.max(axis=1)))
+    inputs = keras.Input(shape=(28, 28, 1))
+    served = keras.Model(inputs, ShiftedViews(network, threshold)(inputs))
+    return network, served, x, bare, threshold
+
+
+def test_shifted_views_average_nine_views_of_the_unsure_images_only(mnist, tmp_path):
+    import keras
+    import numpy as np
+
+    from mnist_core.models import ONE_PIXEL_SHIFTS
+
+    network, served, x, bare, threshold = _served_untrained_cnn(mnist)
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    # Shifted by (dy, dx): the pixel at (r, c) moves to (r + dy, c + dx), zeros come in behind.
+    views = [x] + [padded[:, 1 - dy:29 - dy, 1 - dx:29 - dx] for dy, dx in ONE_PIXEL_SHIFTS]
+    assert (views[1][:, 1:] == x[:, :-1]).all() and (views[1][:, 0] == 0).all()
+    mean = np.mean([np.asarray(network(v, training=False)) for v in views], axis=0)
+    unsure = bare.max(axis=1) < threshold
+    assert 0 < unsure.sum() < len(x)
+    expected = np.where(unsure[:, None], mean, bare)
+    got = np.asarray(served(x))
+    assert np.abs(got - expected).max() < 1e-5
+    assert not np.allclose(mean[unsure], bare[unsure], atol=1e-4)  # the views did change them
+    # The saved file loads in safe mode and answers the same, one image or none at a time too.
+    served.save(tmp_path / "served.keras")
+    loaded = keras.saving.load_model(tmp_path / "served.keras", compile=False, safe_mode=True)
+    assert np.abs(np.asarray(loaded(x)) - got).max() < 1e-6
+    import tensorflow as tf
+
+    traced = tf.function(lambda batch: loaded(batch, training=False), reduce_retracing=True)
+    for i in (int(np.argmin(bare.max(1))), int(np.argmax(bare.max(1)))):  # unsure, then sure
+        assert np.abs(np.asarray(loaded(x[i:i + 1])) - got[i:i + 1]).max() < 1e-6
+        assert np.abs(np.asarray(traced(x[i:i + 1])) - got[i:i + 1]).max() < 1e-6
+
+
+def test_only_the_cnn_is_served_with_shifted_views():
+    from mnist_core.models import ShiftedViews, build_model, served_model
+
+    for name in ("classic", "mlp", "cnn", "keras_example"):
+        model = build_model(default_config(name), steps_per_epoch=10)
+        served = served_model(model, default_config(name))
+        wrapped = any(isinstance(layer, ShiftedViews) for layer in served.layers)
+        assert wrapped == (name == "cnn"), name
