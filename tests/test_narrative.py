@@ -74,6 +74,32 @@ def test_benchmark_rows_from_older_code_are_marked(copy, quick_build):
     assert "From older code" not in text and "| classic |" in text
 
 
+def test_the_seed_spread_counts_one_configuration(copy):
+    """Rows of older code are other models, not more seeds: the spread takes today's rows."""
+    out, folder = copy
+    second = out / "experiments" / "mlp-000000000000"
+    shutil.copytree(folder, second)
+    _edit(second, lambda data: data.update(experiment="mlp"))
+    sha = json.loads((folder / "results.json").read_text())["data"]["sha256"]
+    from mnist_core.config import default_config
+    from mnist_core.provenance import experiment_key, key_inputs
+
+    def row(seed, accuracy, key=None):
+        return {"model": "classic", "seed": seed, "epochs": 10, "params": 63018,
+                "train_wall_s": 12.0, "train_images_per_s": 46000.0, "train_accuracy": 0.88,
+                "test_accuracy": accuracy, "test_errors": 1184, "infer_batch1000_images_per_s": 1e5,
+                "infer_batch1_images_per_s": 2e3,
+                "key": key or experiment_key(key_inputs(default_config("classic", seed=seed), sha))}
+
+    for name, rows in (("benchmarks", [row(1, 0.88), row(2, 0.90)]),
+                       ("benchmarks-old", [row(2, 0.10, "old"), row(3, 0.20, "old")])):
+        (out / name).mkdir()
+        (out / name / "models.json").write_text(json.dumps({"rows": rows, "quick": False}))
+    text = " ".join(narrative(out, [folder, second]).split())
+    assert "Over seeds 1, 2, the classic model reaches 89.00% test accuracy" in text
+    assert "| classic * | 3 |" in text  # the older rows are still shown, marked
+
+
 def test_the_levers_section_follows_the_measurements(copy):
     out, folder = copy
     second = out / "experiments" / "mlp-000000000000"
