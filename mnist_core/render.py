@@ -114,9 +114,10 @@ def load_benchmarks(out: Path, data_sha256: str) -> dict | None:
         mine = [r for r in rows if r["model"] == model]
         # One configuration's seeds: today's where there are any, else the best-covered one
         # (rows of different code are different models, not more seeds of one).
-        same = [r for r in mine if r["current"]] or max(
-            ([r for r in mine if r.get("key") == k] for k in dict.fromkeys(r.get("key") for r in mine)),
-            key=len)
+        by_key: dict = {}
+        for r in mine:
+            by_key.setdefault(r.get("key"), []).append(r)
+        same = [r for r in mine if r["current"]] or max(by_key.values(), key=len)
         accs = [r["test_accuracy"] for r in same]
         spread[model] = {"seeds": [r["seed"] for r in same],
                          "mean": statistics.mean(accs), "min": min(accs), "max": max(accs)}
