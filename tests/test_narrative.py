@@ -144,3 +144,15 @@ def test_the_levers_section_follows_the_measurements(copy):
     assert "| `wide`: wide in words | 3 | 99.68% | 0.02% | +0.13 |" in text
     assert "| `base`: base in words | 2 | 99.55% | 0.07% | - |" in text
     assert text.index("`wide`: wide in words | 3") < text.index("`base`: base in words | 2")
+    assert "Views averaged" not in text  # no run scored with test-time views: no table
+
+    # Runs scored with test-time views: the mean change and how many runs each scheme moved.
+    scored = [{**r, "tta": {"none": r["val_accuracy"], "shift8": r["val_accuracy"] + d,
+                            "rot3": r["val_accuracy"] - 0.0002}}
+              for r, d in zip(sweep[:5], (0.0004, 0.0, 0.0002, -0.0002, 0.0006))]
+    (bench / "gpu_sweep.jsonl").write_text("".join(json.dumps(r) + "\n" for r in scored))
+    text = narrative(out, [folder, second])
+    assert "| the image and its eight one-pixel shifts (what the cnn does) | 5 | +0.02 | " \
+           "3 / 1 / 1 |" in text
+    assert "| the image and its rotations by -3 and +3 degrees | 5 | -0.02 | 0 / 0 / 5 |" in text
+    assert "(up, down, left, right)" not in text  # schemes no run scored are left out
