@@ -98,7 +98,8 @@ def load_benchmarks(out: Path, data_sha256: str) -> dict | None:
         except (OSError, ValueError):
             continue
         if not data.get("quick"):
-            rows.extend(data.get("rows", []))
+            # Which benchmark run a row is from: rows of one run share their code.
+            rows.extend({**row, "run": path.parent.name} for row in data.get("rows", []))
     if not rows:
         return None
     for row in rows:
@@ -112,12 +113,13 @@ def load_benchmarks(out: Path, data_sha256: str) -> dict | None:
     spread = {}
     for model in dict.fromkeys(r["model"] for r in rows):
         mine = [r for r in rows if r["model"] == model]
-        # One configuration's seeds: today's where there are any, else the best-covered one
-        # (rows of different code are different models, not more seeds of one).
-        by_key: dict = {}
+        # One configuration's seeds: today's where there are any, else those of the benchmark
+        # run with the most (rows of different code are different models, not more seeds of
+        # one; a row's key names its seed too, so it cannot group them).
+        by_run: dict = {}
         for r in mine:
-            by_key.setdefault(r.get("key"), []).append(r)
-        same = [r for r in mine if r["current"]] or max(by_key.values(), key=len)
+            by_run.setdefault(r["run"], []).append(r)
+        same = [r for r in mine if r["current"]] or max(by_run.values(), key=len)
         accs = [r["test_accuracy"] for r in same]
         spread[model] = {"seeds": [r["seed"] for r in same],
                          "mean": statistics.mean(accs), "min": min(accs), "max": max(accs)}

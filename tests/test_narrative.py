@@ -98,6 +98,15 @@ def test_the_seed_spread_counts_one_configuration(copy):
     text = " ".join(narrative(out, [folder, second]).split())
     assert "Over seeds 1, 2, the classic model reaches 89.00% test accuracy" in text
     assert "| classic * | 3 |" in text  # the older rows are still shown, marked
+    # No row of today's code: the seeds of one older run (each seed has a key of its own).
+    shutil.rmtree(out / "benchmarks")
+    (out / "benchmarks-one").mkdir()
+    (out / "benchmarks-one" / "models.json").write_text(json.dumps(
+        {"rows": [row(4, 0.50, "old-4")], "quick": False}))
+    (out / "benchmarks-old" / "models.json").write_text(json.dumps(
+        {"rows": [row(s, 0.1 * s, f"old-{s}") for s in (1, 2, 3)], "quick": False}))
+    text = " ".join(narrative(out, [folder, second]).split())
+    assert "Over seeds 1, 2, 3, the classic model reaches 20.00% test accuracy" in text
 
 
 def test_the_levers_section_follows_the_measurements(copy):
