@@ -73,7 +73,8 @@ class ModelInfo:
     batch_size: int
     # Random shifts and rotations of the training images, fresh every epoch.
     augment: bool = False
-    # Where unsure, answer with the mean over the image and its one-pixel shifts (models.ShiftedViews).
+    # Where unsure, answer with the mean over the image and its one-pixel shifts
+    # (models.ShiftedViews).
     test_time_shifts: bool = False
 
     def training_settings(self) -> dict:

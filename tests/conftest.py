@@ -108,3 +108,25 @@ def check_workflow():
                                str(workflow)], capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr
     return check
+
+
+@pytest.fixture
+def served_untrained_cnn(mnist):
+    """An untrained cnn in ShiftedViews with the threshold at the median confidence of 20 test
+    images, so that half of them are answered from nine views and half from one: (network,
+    served model, images, the network's own probabilities, threshold)."""
+    import keras
+    import numpy as np
+
+    from mnist_core.config import default_config
+    from mnist_core.data import as_image_batch
+    from mnist_core.models import ShiftedViews, build_model
+
+    keras.utils.set_random_seed(3)
+    network = build_model(default_config("cnn"), steps_per_epoch=10)
+    x = as_image_batch(mnist.x_test[:20])
+    bare = np.asarray(network(x, training=False))
+    threshold = float(np.median(bare.max(axis=1)))
+    inputs = keras.Input(shape=(28, 28, 1))
+    served = keras.Model(inputs, ShiftedViews(network, threshold)(inputs))
+    return network, served, x, bare, threshold

@@ -100,11 +100,9 @@ def test_rendered_tutorial_has_the_widget_or_says_why(quick_build):
         assert (quick_build["out"] / "web" / "model.onnx").is_file()
 
 
-def test_export_of_a_served_cnn_keeps_its_shifted_views(mnist, tmp_path):
+def test_export_of_a_served_cnn_keeps_its_shifted_views(served_untrained_cnn, tmp_path):
     """The widget's ONNX file answers unsure images from nine views, as Keras does."""
-    from test_models import _served_untrained_cnn
-
-    _, served, x, bare, _ = _served_untrained_cnn(mnist)
+    _, served, x, bare, _ = served_untrained_cnn
     served.save(tmp_path / "served.keras")
     export_model(tmp_path / "served.keras", tmp_path / "served.onnx")
     session = ort.InferenceSession(str(tmp_path / "served.onnx"),

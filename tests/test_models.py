@@ -116,32 +116,14 @@ def test_fused_batch_norm_trains_and_infers_as_keras_batch_norm():
     assert type(keras.layers.deserialize(config)) is FusedBatchNorm
 
 
-def _served_untrained_cnn(mnist, n: int = 20):
-    """An untrained cnn in ShiftedViews with the threshold at the median confidence of ``n``
-    test images, so that half of them are answered from nine views and half from one."""
-    import keras
-    import numpy as np
-
-    from mnist_core.data import as_image_batch
-    from mnist_core.models import ShiftedViews, build_model
-
-    keras.utils.set_random_seed(3)
-    network = build_model(default_config("cnn"), steps_per_epoch=10)
-    x = as_image_batch(mnist.x_test[:n])
-    bare = np.asarray(network(x, training=False))
-    threshold = float(np.median(bare.max(axis=1)))
-    inputs = keras.Input(shape=(28, 28, 1))
-    served = keras.Model(inputs, ShiftedViews(network, threshold)(inputs))
-    return network, served, x, bare, threshold
-
-
-def test_shifted_views_average_nine_views_of_the_unsure_images_only(mnist, tmp_path):
+def test_shifted_views_average_nine_views_of_the_unsure_images_only(served_untrained_cnn,
+                                                                  tmp_path):
     import keras
     import numpy as np
 
     from mnist_core.models import ONE_PIXEL_SHIFTS
 
-    network, served, x, bare, threshold = _served_untrained_cnn(mnist)
+    network, served, x, bare, threshold = served_untrained_cnn
     padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
     # Shifted by (dy, dx): the pixel at (r, c) moves to (r + dy, c + dx), zeros come in behind.
     views = [x] + [padded[:, 1 - dy:29 - dy, 1 - dx:29 - dx] for dy, dx in ONE_PIXEL_SHIFTS]
