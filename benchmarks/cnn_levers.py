@@ -5,6 +5,7 @@ Usage:
   python benchmarks/cnn_levers.py train [--variants a,b] [--seed 1] [--reference]
   python benchmarks/cnn_levers.py bnstats --models results/experiments/cnn-*/model.keras,...
   python benchmarks/cnn_levers.py tta --models results/experiments/cnn-*/model.keras,...
+  python benchmarks/cnn_levers.py shifts --models A/model.keras,... [--split val|test]
   (any mode: --threads INTRA,INTER sets TensorFlow's thread pools; default: TensorFlow's own)
 
 `speed` times training steps of each variant right after the Keras example convnet in the
@@ -16,8 +17,10 @@ reports validation accuracy, with and without test-time shifts
 Rows are appended to results/benchmarks/levers.jsonl (--log), which the tutorial's comparison
 chapter shows. `bnstats` takes trained cnn models and reports their validation accuracy with
 the batch-norm statistics as trained and re-estimated on clean and on augmented training
-images; `tta` reports their validation errors with several kinds of test-time augmentation.
-The test set is not touched: this script is for choosing. The variants are VARIANTS
+images; `tta` reports their validation errors with several kinds of test-time augmentation;
+`shifts` their errors answering through `models.ShiftedViews` at several confidence thresholds.
+The test set is not touched, except by `shifts --split test`, which reports and chooses
+nothing: this script is for choosing. The variants are VARIANTS
 below; "before" is the cnn as it was before issue 12.
 """
 
@@ -275,6 +278,33 @@ def tta_errors(paths: list[str], splits) -> None:
               + ", ".join(f"{k} {v}" for k, v in errors.items()), flush=True)
 
 
+def shift_errors(paths: list[str], splits, split: str) -> None:
+    """Errors of trained cnns answering through ``models.ShiftedViews``: the network alone, all
+    images from nine views, and only those under a few confidence thresholds (the cnn's is
+    ``SHIFTS_BELOW``), with the share of images that take the nine views."""
+    import keras
+    import numpy as np
+
+    from mnist_core.models import SHIFTS_BELOW, ShiftedViews, with_shifted_views
+
+    x, labels = getattr(splits, f"x_{split}"), getattr(splits, f"y_{split}").argmax(1)
+    for path in paths:
+        model = keras.models.load_model(path)
+        # A file the build saved holds the network inside ShiftedViews: take the network.
+        network = next((layer.network for layer in model.layers
+                        if isinstance(layer, ShiftedViews)), model)
+        bare = network.predict(x, batch_size=1000, verbose=0)
+        cells = [f"network alone {int((bare.argmax(1) != labels).sum())}"]
+        # 2.0: above any probability, so every image takes the nine views.
+        for threshold in (2.0, SHIFTS_BELOW, 0.6, 0.5):
+            served = with_shifted_views(network, threshold)
+            probs = served.predict(x, batch_size=1000, verbose=0)
+            label = "nine views for all" if threshold > 1 else f"below {threshold:g}"
+            cells.append(f"{label} {int((probs.argmax(1) != labels).sum())} "
+                         f"({np.mean(bare.max(1) < threshold):.1%} of images)")
+        print(f"{path}: {split} errors of {len(labels):,}: " + ", ".join(cells), flush=True)
+
+
 def shifted_probs(model, x: np.ndarray) -> np.ndarray:
     """Mean softmax over the image and its four one-pixel shifts."""
     total = model.predict(x, batch_size=1000, verbose=0)
@@ -285,7 +315,7 @@ def shifted_probs(model, x: np.ndarray) -> np.ndarray:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["speed", "train", "bnstats", "tta"])
+    ap.add_argument("mode", choices=["speed", "train", "bnstats", "tta", "shifts"])
     ap.add_argument("--variants", default="before")
     ap.add_argument("--steps", type=int, default=120)
     ap.add_argument("--seed", type=int, default=1)
@@ -298,7 +328,10 @@ def main() -> int:
     ap.add_argument("--prefetch", type=int, default=2,
                     help="speed: batches the pipeline makes ahead (-1: tf.data's tuning)")
     ap.add_argument("--models", default="",
-                    help="bnstats, tta: comma-separated model.keras files")
+                    help="bnstats, tta, shifts: comma-separated model.keras files")
+    ap.add_argument("--split", choices=["val", "test"], default="val",
+                    help="shifts: the images to count errors on (test: to report, never to "
+                         "choose)")
     args = ap.parse_args()
     import tensorflow as tf
 
@@ -318,14 +351,17 @@ def main() -> int:
     splits = train_mod.make_splits(data, default_config("cnn"))
     print(f"CPU: {cpu_model()}; threads (intra, inter): "
           f"{args.threads or 'TensorFlow default'}", flush=True)
-    if args.mode in ("bnstats", "tta"):
+    if args.mode in ("bnstats", "tta", "shifts"):
         paths = [p for p in args.models.split(",") if p]
         if not paths:
             sys.exit(f"{args.mode} needs --models A/model.keras[,B/model.keras...]")
         missing = [p for p in paths if not Path(p).is_file()]
         if missing:
             sys.exit(f"no such model file: {', '.join(missing)}")
-        (bnstats if args.mode == "bnstats" else tta_errors)(paths, splits)
+        if args.mode == "shifts":
+            shift_errors(paths, splits, args.split)
+        else:
+            (bnstats if args.mode == "bnstats" else tta_errors)(paths, splits)
         return 0
     args.log.parent.mkdir(parents=True, exist_ok=True)
 

@@ -218,10 +218,10 @@ class ShiftedViews(layers.Layer):
         return cls(network, **config)
 
 
-def with_shifted_views(network: keras.Model) -> keras.Model:
+def with_shifted_views(network: keras.Model, threshold: float = SHIFTS_BELOW) -> keras.Model:
     """``network`` wrapped in ``ShiftedViews``, compiled with its loss for ``evaluate``."""
     inputs = keras.Input(shape=(28, 28, 1), name="pixels")
-    outputs = ShiftedViews(network, name="shifted_views")(inputs)
+    outputs = ShiftedViews(network, threshold, name="shifted_views")(inputs)
     served = keras.Model(inputs, outputs, name=f"{network.name}_served")
     served.compile(loss=network.loss, metrics=["accuracy"])
     return served
