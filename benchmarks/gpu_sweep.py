@@ -82,6 +82,9 @@ VARIANTS = {
     "two14_w40_e12": dict(arch="16,P,40,40,P,64,64", epochs=12),
     "two14_w24": dict(arch="24,P,32,32,P,64,64"),
     "two14_ls15": dict(arch="16,P,32,32,P,64,64", ls=0.15),
+    "two14_ens2_e7": dict(arch="16,P,32,32,P,64,64", members=2, epochs=7),
+    "two14_ens2_e8": dict(arch="16,P,32,32,P,64,64", members=2, epochs=8),
+    "two14_ens2_e9": dict(arch="16,P,32,32,P,64,64", members=2, epochs=9),
 }
 
 # What each variant changes, in words, for the tutorial's table.
@@ -114,6 +117,9 @@ CHANGES = {
     "two14_w40_e12": "16 / 40-40 / 64-64, 12 epochs",
     "two14_w24": "24 / 32-32 / 64-64",
     "two14_ls15": "16 / 32-32 / 64-64, label smoothing 0.15",
+    "two14_ens2_e7": "16 / 32-32 / 64-64, two 7-epoch models, their probabilities averaged",
+    "two14_ens2_e8": "16 / 32-32 / 64-64, two 8-epoch models, their probabilities averaged",
+    "two14_ens2_e9": "16 / 32-32 / 64-64, two 9-epoch models, their probabilities averaged",
 }
 
 

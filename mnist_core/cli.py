@@ -30,12 +30,15 @@ def _positive(value: str) -> int:
     return number
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
+def _add_common(p: argparse.ArgumentParser, data: bool = True) -> None:
+    """--out, and --data-dir where the command reads MNIST (render, status and clean key the
+    results by verified MNIST's checksum and read no data)."""
     p.add_argument("--out", type=Path, default=Path("results"),
                    help="results folder: experiments, figures and documents (default: results)")
-    p.add_argument("--data-dir", default=None,
-                   help="folder with the MNIST IDX files or mnist.npz (default: $MNIST_DATA_DIR, "
-                        "then Keras' cache, then Keras' download)")
+    if data:
+        p.add_argument("--data-dir", default=None,
+                       help="folder with the MNIST IDX files or mnist.npz (default: "
+                            "$MNIST_DATA_DIR, then Keras' cache, then Keras' download)")
 
 
 def _add_training(p: argparse.ArgumentParser) -> None:
@@ -72,20 +75,20 @@ def parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("render", help="render HTML and PDF from saved results, never training "
                                       "(stale results are used and flagged)")
-    _add_common(r)
+    _add_common(r, data=False)
     _add_training(r)
     r.add_argument("--models", type=_models, default=DEFAULT_MODELS,
                    help=f"comma-separated models to show (default: {','.join(DEFAULT_MODELS)})")
 
     s = sub.add_parser("status", help="list experiments as fresh or stale, with the reason")
-    _add_common(s)
+    _add_common(s, data=False)
     _add_training(s)
     s.add_argument("--models", type=_models, default=DEFAULT_MODELS,
                    help=f"comma-separated models (default: {','.join(DEFAULT_MODELS)})")
 
     c = sub.add_parser("clean", help="remove result folders that no model's current key points "
                                      "to (full or --quick runs of any model are kept)")
-    _add_common(c)
+    _add_common(c, data=False)
     c.add_argument("--epochs", type=_positive, default=None,
                    help="the epochs the kept results were trained with (default: each model's own)")
     c.add_argument("--seed", type=int, default=1, help="the seed of the kept results (default: 1)")

@@ -16,7 +16,7 @@ import filelock
 
 from . import MnistReportError, UsageError, interrupts, log
 from .config import DEFAULT_MODELS, MODELS, ExperimentConfig, default_config
-from .data import Mnist, describe_shapes, load_mnist
+from .data import MNIST_SHA256, Mnist, describe_shapes, load_mnist
 from .provenance import experiment_key, explain_change, key_inputs, provenance
 from .results import (MODEL_FILE, RESULTS_FILE, SCHEMA_VERSION, complete_by_model,
                       experiment_dir, is_complete, load_results, new_staging_dir, newest_results,
@@ -84,12 +84,13 @@ def build_lock(out: Path):
         lock.release()
 
 
-def plan(options: BuildOptions, data: Mnist) -> list[Planned]:
-    """Key every configured experiment and compare with what is on disk."""
+def plan(options: BuildOptions, data_sha256: str = MNIST_SHA256) -> list[Planned]:
+    """Key every configured experiment and compare with what is on disk (``data_sha256``:
+    the training data's checksum, by default verified MNIST's, so no files are read)."""
     planned = []
     previous = complete_by_model(options.out)
     for config in options.configs():
-        inputs = key_inputs(config, data.sha256)
+        inputs = key_inputs(config, data_sha256)
         key = experiment_key(inputs)
         folder = experiment_dir(options.out, config.model, key)
         fresh = is_complete(folder) and config.model not in options.force
@@ -115,7 +116,7 @@ def renderable(planned: list[Planned], out: Path) -> tuple[list[Path], dict[str,
     return folders, stale
 
 
-def current_folders(options: BuildOptions, data: Mnist) -> set[Path]:
+def current_folders(options: BuildOptions) -> set[Path]:
     """The folder of every model's current key, full and quick, with these epochs and seed.
 
     Whatever the flags of one command, results that any model's build would reuse today
@@ -125,7 +126,7 @@ def current_folders(options: BuildOptions, data: Mnist) -> set[Path]:
     for quick in (False, True):
         wide = BuildOptions(out=options.out, models=tuple(MODELS), epochs=options.epochs,
                             seed=options.seed, quick=quick)
-        folders.update(item.folder for item in plan(wide, data))
+        folders.update(item.folder for item in plan(wide))
     return folders
 
 
@@ -261,7 +262,7 @@ def training_work(config: ExperimentConfig, available: int) -> float:
 def train_stale(options: BuildOptions, data: Mnist) -> tuple[list[Planned], list[str]]:
     """Plan, then train every experiment without current results. Call under ``build_lock``."""
     remove_leftovers(options.out)
-    planned = plan(options, data)
+    planned = plan(options, data.sha256)
     stale = [item for item in planned if not item.fresh]
     for item in planned:
         if item.fresh:
@@ -289,9 +290,7 @@ def train_experiments(options: BuildOptions) -> list[str]:
 def status(options: BuildOptions) -> dict:
     """Each configured experiment, fresh or stale with the reason, and unreferenced folders."""
     out = Path(options.out)
-    data = load_mnist(options.data_dir)
-    return {"planned": plan(options, data),
-            "unreferenced": unreferenced(out, current_folders(options, data))}
+    return {"planned": plan(options), "unreferenced": unreferenced(out, current_folders(options))}
 
 
 def folder_size(path: Path) -> int:
@@ -305,9 +304,7 @@ def clean(options: BuildOptions, dry_run: bool = False) -> list[tuple[Path, int]
     """
     out = Path(options.out)
     with interrupts.deferred(), build_lock(out):
-        data = load_mnist(options.data_dir)
-        doomed = [(path, folder_size(path))
-                  for path in unreferenced(out, current_folders(options, data))]
+        doomed = [(path, folder_size(path)) for path in unreferenced(out, current_folders(options))]
         if not dry_run:
             for path, _ in doomed:
                 shutil.rmtree(path)

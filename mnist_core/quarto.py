@@ -65,14 +65,14 @@ def current_results(out: Path | None = None, models: tuple[str, ...] | None = No
     would reuse; a model with only older results gets them back marked stale,
     with the reasons, so that a page never shows stale numbers without saying so.
     """
-    from .data import load_mnist
+    from .data import MNIST_SHA256
 
     out = Path(out) if out is not None else results_dir()
-    data = data if data is not None else load_mnist()
+    data_sha256 = data.sha256 if data is not None else MNIST_SHA256
     found: dict[str, PageResults] = {}
     complete = complete_by_model(out)
     for model in models or tuple(MODELS):
-        full, quick = (plan(BuildOptions(out=out, models=(model,), quick=q), data)[0]
+        full, quick = (plan(BuildOptions(out=out, models=(model,), quick=q), data_sha256)[0]
                        for q in (False, True))
         if full.fresh or quick.fresh:
             item = full if full.fresh else quick

@@ -127,19 +127,27 @@ def augmented_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
     """Shuffled batches, each augmented afresh (``augment``, default the cnn's), without end:
     fit it with ``steps_per_epoch``. ``prefetch``: batches made ahead (-1: tf.data's tuning)."""
     augment = augment or augment_batch
-    return (
+    batches = (
         tf.data.Dataset.from_tensor_slices((x, y))
         .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size)
         # One map call per batch: vectorised, and deterministic with a single worker.
         .map(lambda images, labels: (augment(images), labels), num_parallel_calls=1)
-        # One endless iterator for the whole fit: Keras otherwise makes one per epoch, and
-        # tearing the old one down could leave the CPU idle for ~9 s at the start of an epoch
-        # (in some runs about half the epochs, in others none).
+        # One iterator for the whole fit: Keras otherwise makes one per epoch, and each
+        # tear-down can wait (see below).
         .repeat()
         # Depth 0-8 or tf.data's tuning all ran the cnn equally fast (cnn_levers.py speed).
         .prefetch(prefetch)
     )
+    if prefetch == tf.data.AUTOTUNE:
+        return batches
+    # Nothing here is tuned, so no autotuning thread: deleting an iterator waits for that
+    # thread's sleep between optimisations, which grows to a minute, and so fit() sat idle
+    # for 0-52 s after its last epoch (py-spy and gdb: ~IteratorResource waiting on
+    # Model::OptimizeLoop; measured in CI builds and benchmarks on the AMD EPYC machine).
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return batches.with_options(options)
 
 
 def training_data(config: ExperimentConfig, splits: Splits):

@@ -185,3 +185,18 @@ def test_progress_line_estimates_the_model_and_the_rest_of_the_build(capsys):
     assert full[2] > 10 * full[0] and full[1] > full[0]
     quick = training_work(default_config("cnn", quick=True), 60_000)
     assert quick == pytest.approx(full[2] * 2500 / 55000 / 15)
+
+
+def test_augmented_batches_start_no_autotuning_thread():
+    """Deleting an iterator with tf.data's autotuning thread waits out that thread's sleep (up
+    to a minute): fit() sat idle after the cnn's last epoch. The fixed pipeline has none."""
+    import numpy as np
+
+    from mnist_core.train import augmented_batches
+
+    x, y = np.zeros((8, 28, 28, 1), "float32"), np.arange(8) % 10
+    assert augmented_batches(x, y, 4, seed=1).options().autotune.enabled is False
+    # Asked to tune the prefetch depth, it keeps the tuning (cnn_levers.py speed --prefetch -1).
+    assert augmented_batches(x, y, 4, seed=1, prefetch=-1).options().autotune.enabled is not False
+    images, labels = next(iter(augmented_batches(x, y, 4, seed=1)))
+    assert images.shape == (4, 28, 28, 1) and labels.shape == (4,)

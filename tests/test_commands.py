@@ -30,22 +30,25 @@ def built(tmp_path, quick_build):
     return out
 
 
-def test_clean_keeps_every_models_current_results_full_or_quick(built, mnist, mnist_dir):
+def test_clean_keeps_every_models_current_results_full_or_quick(built, mnist, tmp_path):
     quick_folder = next((built / "experiments").iterdir())
     # A full cnn result for today's code (as `build --models cnn` would leave it) and an
     # outdated classic one: only the outdated one may go, whatever the flags.
-    cnn_full = plan(BuildOptions(out=built, models=("cnn",)), mnist)[0].folder
+    cnn_full = plan(BuildOptions(out=built, models=("cnn",)), mnist.sha256)[0].folder
     shutil.copytree(quick_folder, cnn_full)
     outdated = built / "experiments" / "classic-000000000000"
     shutil.copytree(quick_folder, outdated)
 
-    dry = run("clean", "--dry-run", "--out", built, "--data-dir", mnist_dir)
+    # clean reads no MNIST files: none are where it would look.
+    no_data = {**os.environ, "MNIST_DATA_DIR": str(tmp_path / "nowhere"),
+               "KERAS_HOME": str(tmp_path / "keras")}
+    dry = run("clean", "--dry-run", "--out", built, env=no_data)
     assert dry.returncode == 0, dry.stderr
     assert f"would remove {outdated} (" in dry.stdout and "MB)" in dry.stdout
     assert str(cnn_full) not in dry.stdout and str(quick_folder) not in dry.stdout
     assert outdated.is_dir()  # a dry run removes nothing
 
-    done = run("clean", "--out", built, "--data-dir", mnist_dir)
+    done = run("clean", "--out", built, env=no_data)
     assert done.returncode == 0, done.stderr
     assert not outdated.exists()
     assert cnn_full.is_dir() and quick_folder.is_dir()
@@ -94,11 +97,24 @@ def test_predict_documents_and_ci_share_the_choice(built):
     assert best_model_folder(built) == rival
 
 
-def test_ctrl_c_while_rendering_finishes_the_step_and_keeps_the_documents(built, mnist_dir):
+def test_render_and_status_need_no_mnist_files(built, tmp_path):
+    """A user who built with --data-dir renders and asks for status without it."""
+    no_data = {**os.environ, "MNIST_DATA_DIR": str(tmp_path / "nowhere"),
+               "KERAS_HOME": str(tmp_path / "keras")}
+    (built / "tutorial.html").unlink()
+    status = run("status", "--quick", "--models", "classic", "--out", built, env=no_data)
+    assert status.returncode == 0 and "classic  fresh" in status.stdout, status.stderr
+    render = run("render", "--quick", "--models", "classic", "--out", built, env=no_data)
+    assert render.returncode == 0, render.stderr
+    assert "STALE" not in render.stdout + render.stderr
+    assert (built / "tutorial.html").is_file()
+
+
+def test_ctrl_c_while_rendering_finishes_the_step_and_keeps_the_documents(built):
     pdf_before = (built / "tutorial.pdf").read_bytes()
     env = {**os.environ, "MNIST_REPORT_PAUSE_AT": "html-written:4"}
     proc = subprocess.Popen([*CLI, "render", "--quick", "--models", "classic", "--out",
-                             str(built), "--data-dir", str(mnist_dir)], env=env,
+                             str(built)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines = []

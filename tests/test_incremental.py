@@ -91,8 +91,7 @@ def test_ctrl_c_during_training_keeps_previous_results(built, mnist_dir):
 def test_kill_9_then_next_build_completes(built, mnist_dir, point, command):
     before = snapshot(built)
     args = (quick(built, "--force", "--data-dir", str(mnist_dir)) if command == "build" else
-            ["render", "--quick", "--models", "classic", "--out", str(built),
-             "--data-dir", str(mnist_dir)])
+            ["render", "--quick", "--models", "classic", "--out", str(built)])
     proc = start(args, pause=point)
     wait_for(proc, f"paused at {point}")
     os.killpg(proc.pid, signal.SIGKILL)
@@ -143,7 +142,7 @@ def _copy_project(tmp_path: Path) -> Path:
 
 def test_only_what_changed_is_rebuilt(tmp_path, built, mnist_dir):
     project = _copy_project(tmp_path)
-    args = ["--out", str(built), "--data-dir", str(mnist_dir), "--quick"]
+    args = ["--out", str(built), "--quick"]  # status and render read no MNIST files
     code, out = run(["status", *args, "--models", "classic"], cwd=project)
     assert code == 0 and "classic  fresh" in out, out
 
@@ -175,7 +174,7 @@ def test_only_what_changed_is_rebuilt(tmp_path, built, mnist_dir):
     assert "Stale results." not in (built / "tutorial.html").read_text()
     code, out = run(["status", *args, "--models", "classic"], cwd=project)
     assert "not used by the current configuration" in out
-    code, out = run(["clean", "--out", str(built), "--data-dir", str(mnist_dir)], cwd=project)
+    code, out = run(["clean", "--out", str(built)], cwd=project)
     assert code == 0 and "removed 1 folder(s)" in out, out
     assert len(list_experiment_dirs(built)) == 1
 
