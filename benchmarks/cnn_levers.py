@@ -6,6 +6,7 @@ Usage:
   python benchmarks/cnn_levers.py bnstats --models results/experiments/cnn-*/model.keras,...
   python benchmarks/cnn_levers.py tta --models results/experiments/cnn-*/model.keras,...
   python benchmarks/cnn_levers.py shifts --models A/model.keras,... [--split val|test]
+  python benchmarks/cnn_levers.py teardown [--runs 6] [--epochs 2]
   (any mode: --threads INTRA,INTER sets TensorFlow's thread pools; default: TensorFlow's own)
 
 `speed` times training steps of each variant right after the Keras example convnet in the
@@ -19,6 +20,9 @@ chapter shows. `bnstats` takes trained cnn models and reports their validation a
 the batch-norm statistics as trained and re-estimated on clean and on augmented training
 images; `tta` reports their validation errors with several kinds of test-time augmentation;
 `shifts` their errors answering through `models.ShiftedViews` at several confidence thresholds.
+`teardown` trains the cnn for a few epochs with the build's own `train.train`, alternately with
+tf.data's autotuning on and (as the build has it) off, and prints the seconds `fit` spends
+outside its epochs.
 The test set is not touched, except by `shifts --split test`, which reports and chooses
 nothing: this script is for choosing. The variants are VARIANTS
 below; "before" is the cnn as it was before issue 12.
@@ -313,9 +317,43 @@ def shifted_probs(model, x: np.ndarray) -> np.ndarray:
     return total / 5
 
 
+def teardown(data, runs: int, epochs: int) -> None:
+    """Seconds of the cnn's fit outside its epochs, with and without tf.data's autotuning."""
+    import dataclasses
+
+    import tensorflow as tf
+
+    from mnist_core import train as train_mod
+
+    fixed = train_mod.augmented_batches
+    tuned = tf.data.Options()
+    tuned.autotune.enabled = True
+
+    def autotuned(*a, **k):
+        return fixed(*a, **k).with_options(tuned)
+
+    config = dataclasses.replace(default_config("cnn"), epochs=epochs)
+    splits = train_mod.make_splits(data, config)
+    outside = {"autotuning on": [], "autotuning off (the build)": []}
+    for i in range(runs):
+        on = i % 2 == 0
+        train_mod.augmented_batches = autotuned if on else fixed
+        try:
+            run = train_mod.train(config, splits)
+        finally:
+            train_mod.augmented_batches = fixed
+        label = "autotuning on" if on else "autotuning off (the build)"
+        epochs_s = sum(run.epoch_times)  # each epoch's own seconds, validation included
+        outside[label].append(run.wall_time_s - epochs_s)
+        print(f"run {i + 1}, {label}: {run.wall_time_s - epochs_s:.1f} s outside the epochs "
+              f"(epochs {epochs_s:.1f} s, fit {run.wall_time_s:.1f} s)", flush=True)
+    for label, seconds in outside.items():
+        print(f"{label}: " + ", ".join(f"{x:.1f}" for x in seconds) + " s outside the epochs")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["speed", "train", "bnstats", "tta", "shifts"])
+    ap.add_argument("mode", choices=["speed", "train", "bnstats", "tta", "shifts", "teardown"])
     ap.add_argument("--variants", default="before")
     ap.add_argument("--steps", type=int, default=120)
     ap.add_argument("--seed", type=int, default=1)
@@ -327,6 +365,8 @@ def main() -> int:
                     help="TensorFlow's intra- and inter-op thread pools (default: its own sizes)")
     ap.add_argument("--prefetch", type=int, default=2,
                     help="speed: batches the pipeline makes ahead (-1: tf.data's tuning)")
+    ap.add_argument("--runs", type=int, default=6, help="teardown: runs, half of them autotuned")
+    ap.add_argument("--epochs", type=int, default=2, help="teardown: epochs per run")
     ap.add_argument("--models", default="",
                     help="bnstats, tta, shifts: comma-separated model.keras files")
     ap.add_argument("--split", choices=["val", "test"], default="val",
@@ -362,6 +402,9 @@ def main() -> int:
             shift_errors(paths, splits, args.split)
         else:
             (bnstats if args.mode == "bnstats" else tta_errors)(paths, splits)
+        return 0
+    if args.mode == "teardown":
+        teardown(data, args.runs, args.epochs)
         return 0
     args.log.parent.mkdir(parents=True, exist_ok=True)
 

@@ -72,6 +72,7 @@ VARIANTS = {
     "drop2": dict(drop=0.2),
     "two14c3": dict(arch="16,P,32,32,P,64,64,64"),
     "two14_e12": dict(arch="16,P,32,32,P,64,64", epochs=12),
+    "two14_e20": dict(arch="16,P,32,32,P,64,64", epochs=20),
     # Not yet run on a GPU (issue 12's open question): cheap changes to the cnn of now.
     "two14_clean1": dict(arch="16,P,32,32,P,64,64", clean_last=1),
     "two14_h128": dict(arch="16,P,32,32,P,64,64", hidden=128),
@@ -94,6 +95,7 @@ CHANGES = {
     "two14": "16 / 32-32 / 64-64 (the second 14x14 convolution back), 15 epochs",
     "two14_e18": "16 / 32-32 / 64-64, 18 epochs",
     "two14_e12": "16 / 32-32 / 64-64, 12 epochs",
+    "two14_e20": "16 / 32-32 / 64-64, 20 epochs",
     "two14c3": "16 / 32-32 / 64-64-64",
     "w96": "16 / 32 / 96-96",
     "c3x64": "16 / 32 / 64-64-64 (a third 7x7 convolution)",

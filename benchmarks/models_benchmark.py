@@ -74,6 +74,9 @@ def run_one(name: str, seed: int, data, quick: bool) -> dict:
         "params": int(run.model.count_params()),
         "train_wall_s": run.wall_time_s,
         "train_cpu_s": cpu_s,
+        # fit's time outside its epochs (setting up, tearing down): the tf.data autotuning
+        # thread once made this 20-55 s for the cnn (train.augmented_batches).
+        "outside_epochs_s": run.wall_time_s - sum(run.epoch_times),
         "train_images_per_s": run.train_size * config.epochs / run.wall_time_s,
         "train_accuracy": metrics["train"]["accuracy"],
         "val_accuracy": metrics["validation"]["accuracy"],

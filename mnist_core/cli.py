@@ -105,7 +105,7 @@ def parser() -> argparse.ArgumentParser:
                    help="print a JSON list of {file, digit, confidence, probabilities, unsure}")
     p.add_argument("--min-confidence", type=_fraction, default=None, metavar="P",
                    help="call an answer unsure below this calibrated confidence, 0-1 "
-                        "(default: 0.95, chosen on validation digits and made-up non-digits)")
+                        "(default: 0.97, chosen on validation digits and made-up non-digits)")
     e = sub.add_parser("export", help="write the best model (or --model) for other runtimes "
                                       "(ONNX: ONNX Runtime, in Python, C++, the browser, ...)")
     e.add_argument("--model", type=Path, default=None,

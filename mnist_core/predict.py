@@ -61,7 +61,7 @@ The algorithm, exactly (every constant is a module-level name below):
     so no nonzero pixel leaves the frame. Round half to even and convert to uint8.
 10. Unsure (``unsure_reason``): contrast = ink / max(sigma, 1) under MIN_CONTRAST (10):
     "no clear ink"; other_marks > 0: "more than one mark"; crop width / height over
-    MAX_ASPECT (1.5): "wider than a digit"; calibrated confidence under MIN_CONFIDENCE (0.95,
+    MAX_ASPECT (1.7): "wider than a digit"; calibrated confidence under MIN_CONFIDENCE (0.97,
     or ``--min-confidence``): "low confidence". MIN_CONFIDENCE and MAX_ASPECT are the pair
     that flags the most made-up non-digits while flagging at most 1.5% of the validation
     digits, with the cnn model (benchmarks/photo_benchmark.py prints the grid; chosen again
@@ -106,9 +106,9 @@ NEAR = 0.3                 # marks this close (times the largest mark's size) ar
 MARK = 0.25                # a mark over 25% of the digit's largest one, set apart: another digit
 MARGIN = 2                 # pixels kept around the ink: the digit's soft edge
 # "Unsure" (chosen on validation digits and made-up non-digits; see benchmarks/photo_benchmark.py)
-MIN_CONFIDENCE = 0.95      # calibrated confidence under this: unsure
+MIN_CONFIDENCE = 0.97      # calibrated confidence under this: unsure
 MIN_CONTRAST = 10.0        # ink level under this many sigma of paper noise: no clear ink
-MAX_ASPECT = 1.5           # ink box wider than this times its height: not one digit
+MAX_ASPECT = 1.7           # ink box wider than this times its height: not one digit
 
 
 @dataclass(frozen=True)
