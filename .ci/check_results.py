@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 from mnist_core.build import BuildOptions, plan
-from mnist_core.data import load_mnist
 from mnist_core.results import best_experiment, load_results
 
 # Guards, not targets: a build outside these ranges is broken, not unlucky.
@@ -21,7 +20,7 @@ def main(out: Path) -> int:
         if not path.is_file() or path.stat().st_size < 10_000:
             failures.append(f"{path} is missing or too small")
     accuracies, current = {}, []
-    for item in plan(BuildOptions(out=out), load_mnist()):
+    for item in plan(BuildOptions(out=out)):
         if not item.fresh:
             failures.append(f"{item.config.model}: no current results ({'; '.join(item.reasons)})")
             continue

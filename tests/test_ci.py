@@ -78,3 +78,13 @@ def test_with_mnist_required_missing_data_fails(tmp_path):
     assert re.search(r"\b1 passed, .*\b1 error", run.stdout), run.stdout
     assert "MNIST_REQUIRE_DATA=1: no MNIST for the data tests (data folder" in run.stdout
     assert "SKIPPED" not in run.stdout
+
+
+def test_ci_results_check_names_what_is_missing(quick_build):
+    """.ci/check_results.py, run after `make report`, on a build with only quick results: it
+    fails with a line per model, not a traceback (a traceback here once failed CI)."""
+    run = subprocess.run([sys.executable, str(REPO_ROOT / ".ci" / "check_results.py"),
+                          str(quick_build["out"])], cwd=REPO_ROOT, capture_output=True,
+                         text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert "CI check failed: classic: no current results" in run.stderr
