@@ -334,15 +334,15 @@ def teardown(data, runs: int, epochs: int) -> None:
 
     config = dataclasses.replace(default_config("cnn"), epochs=epochs)
     splits = train_mod.make_splits(data, config)
-    outside = {"autotuning on": [], "autotuning off (the build)": []}
+    kinds = {"autotuning on": autotuned, "autotuning off (the build)": fixed}
+    outside: dict[str, list[float]] = {label: [] for label in kinds}
     for i in range(runs):
-        on = i % 2 == 0
-        train_mod.augmented_batches = autotuned if on else fixed
+        label = list(kinds)[i % 2]  # alternating, autotuned first
+        train_mod.augmented_batches = kinds[label]
         try:
             run = train_mod.train(config, splits)
         finally:
             train_mod.augmented_batches = fixed
-        label = "autotuning on" if on else "autotuning off (the build)"
         epochs_s = sum(run.epoch_times)  # each epoch's own seconds, validation included
         outside[label].append(run.wall_time_s - epochs_s)
         print(f"run {i + 1}, {label}: {run.wall_time_s - epochs_s:.1f} s outside the epochs "

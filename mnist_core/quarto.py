@@ -57,22 +57,19 @@ def results_dir() -> Path:
 PageResults = Shown
 
 
-def current_results(out: Path | None = None, models: tuple[str, ...] | None = None,
-                    data=None) -> dict[str, PageResults]:
+def current_results(out: Path | None = None,
+                    models: tuple[str, ...] | None = None) -> dict[str, PageResults]:
     """The results of each model that has any, preferring those current for today's code.
 
     Uses the build's own plan, so "current" means exactly what `mnist-report build`
     would reuse; a model with only older results gets them back marked stale,
     with the reasons, so that a page never shows stale numbers without saying so.
     """
-    from .data import MNIST_SHA256
-
     out = Path(out) if out is not None else results_dir()
-    data_sha256 = data.sha256 if data is not None else MNIST_SHA256
     found: dict[str, PageResults] = {}
     complete = complete_by_model(out)
     for model in models or tuple(MODELS):
-        full, quick = (plan(BuildOptions(out=out, models=(model,), quick=q), data_sha256)[0]
+        full, quick = (plan(BuildOptions(out=out, models=(model,), quick=q))[0]
                        for q in (False, True))
         if full.fresh or quick.fresh:
             item = full if full.fresh else quick

@@ -244,20 +244,20 @@ def test_train_from_scratch_parameter_trains(tmp_path, mnist_dir):
 
 # --- The results the pages read -----------------------------------------------------
 
-def test_current_results_says_when_results_are_quick_or_stale(quick_build, mnist, tmp_path):
+def test_current_results_says_when_results_are_quick_or_stale(quick_build, tmp_path):
     from mnist_core import MnistReportError, quarto
 
-    pages = quarto.current_results(quick_build["out"], data=mnist)
+    pages = quarto.current_results(quick_build["out"])
     assert pages["classic"].status == "quick" and pages["classic"].folder == quick_build["folder"]
     assert "Quick smoke run" in quarto.status_note(pages["classic"])
     # The same results under a key that today's code would not produce: stale, with reasons.
     stale = tmp_path / "experiments" / "classic-000000000000"
     shutil.copytree(quick_build["folder"], stale)
-    page = quarto.current_results(tmp_path, data=mnist)["classic"]
+    page = quarto.current_results(tmp_path)["classic"]
     assert page.status == "stale" and "config epochs: 1 -> 10" in page.reasons
     assert "Stale results" in quarto.status_note(page) and stale.name in quarto.status_note(page)
     with pytest.raises(MnistReportError, match="no results in"):
-        quarto.current_results(tmp_path / "empty", data=mnist)
+        quarto.current_results(tmp_path / "empty")
 
 
 def test_results_dir_resolves_against_the_project_the_user_works_in(monkeypatch, tmp_path):
