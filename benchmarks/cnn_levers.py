@@ -2,6 +2,7 @@
 
 Usage:
   python benchmarks/cnn_levers.py speed [--variants a,b] [--steps 120] [--prefetch 2]
+                                        [--precision float32|bfloat16]
   python benchmarks/cnn_levers.py train [--variants a,b] [--seed 1] [--reference]
   python benchmarks/cnn_levers.py bnstats --models results/experiments/cnn-*/model.keras,...
   python benchmarks/cnn_levers.py tta --models results/experiments/cnn-*/model.keras,...
@@ -365,6 +366,9 @@ def main() -> int:
                     help="TensorFlow's intra- and inter-op thread pools (default: its own sizes)")
     ap.add_argument("--prefetch", type=int, default=2,
                     help="speed: batches the pipeline makes ahead (-1: tf.data's tuning)")
+    ap.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
+                    help="speed: the arithmetic of the variant's layers (the Keras example's stays "
+                         "float32)")
     ap.add_argument("--runs", type=int, default=6, help="teardown: runs, half of them autotuned")
     ap.add_argument("--epochs", type=int, default=2, help="teardown: epochs per run")
     ap.add_argument("--models", default="",
@@ -428,13 +432,16 @@ def main() -> int:
             s = spec(name)
             train_mod.seed_everything(1)
             ref = rate(build_keras_example(default_config("keras_example"), 430), 128)
+            # The variant's layers compute in --precision (as train.built sets it for the cnn).
+            keras.config.set_dtype_policy("mixed_bfloat16" if args.precision == "bfloat16"
+                                          else "float32")
             model = build(s, 430)
+            keras.config.set_dtype_policy("float32")
             r = rate(model, s["batch"])
             budget = 2.0 * 15 * r / ref
-            print(f"{name} (prefetch {args.prefetch}): {r:,.0f} img/s vs keras example "
-                  f"{ref:,.0f} ({r / ref:.2f}x), "
-                  f"{model.count_params():,} params; 2.0x the example allows {budget:.1f} epochs",
-                  flush=True)
+            print(f"{name} (prefetch {args.prefetch}, {args.precision}): {r:,.0f} img/s vs "
+                  f"keras example {ref:,.0f} ({r / ref:.2f}x), {model.count_params():,} params; "
+                  f"2.0x the example allows {budget:.1f} epochs", flush=True)
         return 0
 
     reference = None

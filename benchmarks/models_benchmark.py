@@ -28,8 +28,9 @@ sys.path.insert(0, str(REPO))
 
 from mnist_core.config import DEFAULT_MODELS, MODELS, default_config  # noqa: E402
 from mnist_core.data import load_mnist  # noqa: E402
-from mnist_core.provenance import (cpu_model, experiment_key, key_inputs,  # noqa: E402
-                                   library_versions)
+from mnist_core.experiments import BFLOAT16_FLAGS, training_precision  # noqa: E402
+from mnist_core.provenance import (cpu_flags, cpu_model, experiment_key,  # noqa: E402
+                                   key_inputs, library_versions)
 
 
 def inference_speed(model, images: np.ndarray) -> tuple[float, float]:
@@ -57,9 +58,13 @@ def run_one(name: str, seed: int, data, quick: bool) -> dict:
 
     config = default_config(name, seed=seed, quick=quick)
     splits = train.make_splits(data, config)
-    print(f"== {name}, seed {seed}: {config.epochs} epochs, batch {config.batch_size}", flush=True)
+    # As the build trains it: in bfloat16 where the model allows it and the CPU has the
+    # instructions ($MNIST_REPORT_PRECISION overrides).
+    precision = training_precision(name)
+    print(f"== {name}, seed {seed}: {config.epochs} epochs, batch {config.batch_size}, "
+          f"{precision}", flush=True)
     cpu_start = time.process_time()
-    run = train.train(config, splits)
+    run = train.train(config, splits, precision=precision)
     # CPU seconds of all threads: steadier than wall time when other tenants share the machine.
     cpu_s = time.process_time() - cpu_start
     # Measured as the build saves it (the cnn with its test-time shifts).
@@ -72,6 +77,7 @@ def run_one(name: str, seed: int, data, quick: bool) -> dict:
         # current only while today's code gives the same key.
         "key": experiment_key(key_inputs(config, data.sha256)),
         "params": int(run.model.count_params()),
+        "precision": run.precision,
         "train_wall_s": run.wall_time_s,
         "train_cpu_s": cpu_s,
         # fit's time outside its epochs (setting up, tearing down): the tf.data autotuning
@@ -151,7 +157,9 @@ def main() -> int:
     rows = [run_one(name, seed, data, args.quick) for name in models for seed in seeds]
     summary = {
         "rows": rows, "spread": spread(rows),
-        "machine": {"cpu": cpu_model(), "cpu_count": os.cpu_count(), **library_versions()},
+        "machine": {"cpu": cpu_model(), "cpu_count": os.cpu_count(),
+                    "cpu_bfloat16": sorted(BFLOAT16_FLAGS & cpu_flags()),
+                    **library_versions()},
         "quick": args.quick,
     }
     table = markdown(rows)

@@ -76,6 +76,9 @@ class ModelInfo:
     # Where unsure, answer with the mean over the image and its one-pixel shifts
     # (models.ShiftedViews).
     test_time_shifts: bool = False
+    # May train in bfloat16 mixed precision where the CPU has bfloat16 instructions
+    # (experiments.training_precision); served in float32 either way.
+    bfloat16: bool = False
 
     def training_settings(self) -> dict:
         """The fields that change how the model trains or answers (the rest only describe it)."""
@@ -113,6 +116,7 @@ MODELS: dict[str, ModelInfo] = {
         batch_size=128,
         augment=True,
         test_time_shifts=True,
+        bfloat16=True,
     ),
     # The peer every figure is compared with: keras-io/examples/vision/mnist_convnet.py.
     "keras_example": ModelInfo(

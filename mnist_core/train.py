@@ -109,11 +109,23 @@ def _clock(seconds: float) -> str:
 
 @dataclass
 class TrainedRun:
-    model: keras.Model
+    model: keras.Model  # float32, whatever precision it trained in
     history: dict[str, list[float]]
     epoch_times: list[float]
     wall_time_s: float
     train_size: int
+    precision: str = "float32"
+
+
+def built(config: ExperimentConfig, steps_per_epoch: int, precision: str = "float32") -> keras.Model:
+    """The model of ``config``, its layers computing in ``precision`` (weights stay float32)."""
+    previous = keras.config.dtype_policy()
+    # Layers take the global policy when they are made, so it is set for the build only.
+    keras.config.set_dtype_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
+    try:
+        return build_model(config, steps_per_epoch)
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def seed_everything(seed: int) -> None:
@@ -158,15 +170,17 @@ def training_data(config: ExperimentConfig, splits: Splits):
 
 
 def train(config: ExperimentConfig, splits: Splits,
-          position: tuple[int, int] = (1, 1), later: float = 0.0) -> TrainedRun:
+          position: tuple[int, int] = (1, 1), later: float = 0.0,
+          precision: str = "float32") -> TrainedRun:
     """Fit the model named in ``config``, one progress line per epoch (``position``: model n of m;
-    ``later``: the build's training after this model, as a multiple of this model's).
+    ``later``: the build's training after this model, as a multiple of this model's), its
+    layers computing in ``precision`` (see ``experiments.training_precision``).
 
     On a terminal Keras' progress bar shows the batches as well.
     """
     seed_everything(config.seed)
     steps = -(-len(splits.x_train) // config.batch_size)
-    model = build_model(config, steps)
+    model = built(config, steps, precision)
     timer = EpochTimer()
     validation = (splits.x_val, splits.y_val) if len(splits.x_val) else None
     start = time.perf_counter()
@@ -184,5 +198,16 @@ def train(config: ExperimentConfig, splits: Splits,
             verbose=1 if sys.stdout.isatty() else 0,
         )
     wall = time.perf_counter() - start
+    if precision != "float32":
+        # Evaluated, saved and exported in float32 (the weights are float32 already): CPUs
+        # without bfloat16 instructions answer at full speed, and so does ONNX Runtime Web.
+        network = built(config, steps)
+        network.set_weights(model.get_weights())
+        # The optimizer's state too, so the saved model loads as a trained one does.
+        network.optimizer.build(network.trainable_variables)
+        for mine, trained in zip(network.optimizer.variables, model.optimizer.variables,
+                                 strict=True):
+            mine.assign(trained)
+        model = network
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
-    return TrainedRun(model, history, timer.times, wall, len(splits.x_train))
+    return TrainedRun(model, history, timer.times, wall, len(splits.x_train), precision)

@@ -285,6 +285,18 @@ def training_sentence(results: dict) -> str:
             f"cores ({prov['cpu']}), about {training['images_per_s']:,.0f} images per second.")
 
 
+def precision_sentence(experiments: list[dict]) -> str:
+    """Which models of this build trained in bfloat16 (``experiments.training_precision``)."""
+    fast = [e for e in experiments if e["training"].get("precision") == "bfloat16"]
+    if not fast:
+        return ("In this build every model trained in float32 (the cnn trains in bfloat16 only "
+                "on a CPU with bfloat16 instructions).")
+    return " ".join(
+        f"In this build the {e['experiment']} model trained in bfloat16 on "
+        f"{e['provenance']['cpu']} ({e['training']['wall_time_s']:.0f} s); it is saved and "
+        "answers in float32." for e in fast)
+
+
 def accuracy_sentence(results: dict) -> str:
     train, test = results["metrics"]["train"], results["metrics"]["test"]
     return (f"Train accuracy: **{train['accuracy']:.2%}**. Test accuracy: "

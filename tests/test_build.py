@@ -10,6 +10,8 @@ import sys
 import pytest
 from pypdf import PdfReader
 
+from mnist_core import MnistReportError
+from mnist_core.config import ExperimentConfig
 from mnist_core.results import list_experiment_dirs, load_results
 
 REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
@@ -160,7 +162,7 @@ def test_results_json_is_plain_json(quick_build):
     assert data["key"] in quick_build["folder"].name
 
 
-def test_progress_line_estimates_the_model_and_the_rest_of_the_build(capsys):
+def test_progress_line_estimates_the_model_and_the_rest_of_the_build(capsys, monkeypatch):
     import time
 
     from mnist_core.config import default_config
@@ -185,6 +187,11 @@ def test_progress_line_estimates_the_model_and_the_rest_of_the_build(capsys):
     assert full[2] > 10 * full[0] and full[1] > full[0]
     quick = training_work(default_config("cnn", quick=True), 60_000)
     assert quick == pytest.approx(full[2] * 2500 / 55000 / 15)
+    # Training in bfloat16, the cnn is estimated at its measured bfloat16 cost.
+    monkeypatch.setenv("MNIST_REPORT_PRECISION", "float32")
+    in_float32 = training_work(default_config("cnn"), 60_000)
+    monkeypatch.setenv("MNIST_REPORT_PRECISION", "bfloat16")
+    assert 0.3 * in_float32 < training_work(default_config("cnn"), 60_000) < 0.8 * in_float32
 
 
 def test_augmented_batches_start_no_autotuning_thread():
@@ -200,3 +207,67 @@ def test_augmented_batches_start_no_autotuning_thread():
     assert augmented_batches(x, y, 4, seed=1, prefetch=-1).options().autotune.enabled is not False
     images, labels = next(iter(augmented_batches(x, y, 4, seed=1)))
     assert images.shape == (4, 28, 28, 1) and labels.shape == (4,)
+
+
+@pytest.mark.parametrize("flags, variable, expected", [
+    ({"avx2", "avx512f", "avx512_bf16"}, None, {"cnn": "bfloat16", "mlp": "float32"}),
+    ({"avx2", "amx_bf16"}, "auto", {"cnn": "bfloat16", "classic": "float32"}),
+    ({"avx2", "avx512f"}, None, {"cnn": "float32", "keras_example": "float32"}),
+    ({"avx2", "avx512_bf16"}, "float32", {"cnn": "float32"}),
+    ({"avx2"}, "BFloat16", {"cnn": "bfloat16", "classic": "float32"}),
+])
+def test_training_precision_follows_the_cpu_and_the_variable(monkeypatch, flags, variable,
+                                                             expected):
+    from mnist_core.experiments import PRECISION_VARIABLE, training_precision
+
+    if variable is None:
+        monkeypatch.delenv(PRECISION_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(PRECISION_VARIABLE, variable)
+    assert {m: training_precision(m, frozenset(flags)) for m in expected} == expected
+
+
+def test_training_precision_names_a_bad_variable(monkeypatch):
+    from mnist_core.experiments import training_precision
+
+    monkeypatch.setenv("MNIST_REPORT_PRECISION", "Half")
+    with pytest.raises(MnistReportError, match="MNIST_REPORT_PRECISION='Half'.*auto, float32"):
+        training_precision("cnn", frozenset())
+
+
+def test_bfloat16_training_gives_a_float32_network(mnist, tmp_path):
+    """Trained in bfloat16, the cnn is evaluated, saved and exported as a float32 network with
+    the trained weights, and training leaves Keras' global dtype policy as it was."""
+    import warnings
+
+    import keras
+    import numpy as np
+
+    from mnist_core import train
+
+    config = ExperimentConfig(model="cnn", epochs=1, val_size=200, train_limit=1200,
+                              test_limit=200)
+    splits = train.make_splits(mnist, config)
+    trained = train.built(config, 10, "bfloat16")
+    assert trained.layers[1].dtype_policy.compute_dtype == "bfloat16"
+    assert trained.layers[-1].dtype_policy.compute_dtype == "float32"  # the softmax
+    run = train.train(config, splits, precision="bfloat16")
+    assert run.precision == "bfloat16"
+    assert keras.config.dtype_policy().name == "float32"
+    assert {layer.dtype_policy.name for layer in run.model.layers} == {"float32"}
+    assert "val_accuracy" in run.history and len(run.epoch_times) == 1
+    probs = np.asarray(run.model.predict(splits.x_val, verbose=0))
+    assert probs.dtype == np.float32 and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    # The float32 copy answers as the bfloat16 network did at the end of training (Keras'
+    # validation accuracy), up to rounding: the trained weights came across.
+    accuracy = (probs.argmax(1) == splits.y_val.argmax(1)).mean()
+    assert abs(accuracy - run.history["val_accuracy"][-1]) <= 0.02
+    train.seed_everything(config.seed)
+    initial = train.built(config, 10).get_weights()
+    assert not all(np.array_equal(a, b) for a, b in zip(initial, run.model.get_weights()))
+    # Saved and loaded as a float32-trained model is: optimizer state included, no warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # Keras says what it skipped loading
+        run.model.save(tmp_path / "model.keras")
+        loaded = keras.models.load_model(tmp_path / "model.keras")
+    assert int(loaded.optimizer.iterations) == int(run.model.optimizer.iterations) > 0

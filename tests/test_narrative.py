@@ -165,3 +165,23 @@ def test_the_levers_section_follows_the_measurements(copy):
            "3 / 1 / 1 |" in text
     assert "| the image and its rotations by -3 and +3 degrees | 5 | -0.02 | 0 / 0 / 5 |" in text
     assert "(up, down, left, right)" not in text  # schemes no run scored are left out
+
+
+def test_the_precision_sentence_follows_the_results(copy):
+    out, folder = copy
+    # The sentence belongs to the comparison chapter, which needs a second model.
+    second = out / "experiments" / "cnn-000000000000"
+    shutil.copytree(folder, second)
+    _edit(second, lambda data: data.update(experiment="cnn"))
+    assert "In this build every model trained in float32" in narrative(out, [folder, second])
+
+    def bfloat16(data):
+        data["training"]["precision"] = "bfloat16"
+        data["provenance"]["cpu"] = "Some CPU"
+        data["training"]["wall_time_s"] = 171.4
+
+    _edit(second, bfloat16)
+    text = narrative(out, [folder, second])
+    assert "every model trained in float32" not in text
+    assert ("In this build the cnn model trained in bfloat16 on Some CPU (171 s); it is "
+            "saved and answers in float32.") in text
