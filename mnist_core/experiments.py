@@ -306,10 +306,11 @@ def train_stale(options: BuildOptions, data: Mnist) -> tuple[list[Planned], list
     for item in planned:
         if item.fresh:
             log(f"{item.config.model}: up to date ({item.folder.name}), reusing")
+    # Before anything is printed or trained: reads $MNIST_REPORT_PRECISION, and says if it is bad.
+    work = [training_work(item.config, len(data.x_train)) for item in stale]
     if stale:
         print(describe_shapes(data), flush=True)  # as the classic tutorial does
     trained = []
-    work = [training_work(item.config, len(data.x_train)) for item in stale]
     for n, item in enumerate(stale, 1):
         log(f"model {n} of {len(stale)}: {item.config.model} needs training "
             f"({'; '.join(item.reasons)})")

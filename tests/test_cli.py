@@ -99,3 +99,11 @@ def test_unknown_force_target(tmp_path, mnist_dir):
     run = cli("build", "--quick", "--force", "resnet", "--out", str(tmp_path),
               "--data-dir", str(mnist_dir))
     assert_one_line_error(run, 2, r"--force: unknown model 'resnet'")
+
+
+def test_a_bad_precision_variable_stops_before_training(tmp_path, mnist_dir):
+    run = cli("train", "--model", "classic", "--quick", "--out", str(tmp_path / "out"),
+              "--data-dir", str(mnist_dir), env_extra={"MNIST_REPORT_PRECISION": "half"})
+    assert_one_line_error(run, 1, r"MNIST_REPORT_PRECISION='half': use auto, float32 or bfloat16")
+    assert "Epoch" not in run.stdout and "X_train" not in run.stdout
+    assert not list((tmp_path / "out").glob("experiments/*/results.json"))
