@@ -279,11 +279,11 @@ def training_precision(model: str, flags: frozenset[str] | None = None) -> str:
 
 
 # Training seconds per 1,000 images per epoch, measured with models_benchmark.py on the 2-core
-# AMD EPYC machine (2026-11-26). Only their ratios are used: the progress line's estimate of
-# the rest of the build scales them by the speed of the model training now.
-TRAIN_COST = {"classic": 0.029, "mlp": 0.064, "cnn": 0.31, "keras_example": 0.18}
-# The same for a model training in bfloat16 (training_precision), on the same scale: the cnn
-# took 1.27x the Keras example's time in bfloat16 (models_benchmark.py, 2026-11-27).
+# AMD EPYC machine (2026-11-27, all four models in one run; the float32 cnn in a run of its own
+# the same hour, scaled by the Keras example's time). Only their ratios are used: the progress
+# line's estimate of the rest of the build scales them by the speed of the model training now.
+TRAIN_COST = {"classic": 0.021, "mlp": 0.046, "cnn": 0.30, "keras_example": 0.18}
+# The same for a model training in bfloat16 (training_precision), from the same run.
 BFLOAT16_COST = {"cnn": 0.23}
 
 
