@@ -72,6 +72,9 @@ def test_benchmark_rows_from_older_code_are_marked(copy, quick_build):
     (bench / "models.json").write_text(json.dumps({"rows": [row], "quick": False}))
     text = narrative(out, [folder, second])
     assert "From older code" not in text and "| classic |" in text
+    row["precision"] = "bfloat16"  # a row says the arithmetic it trained in, where not float32
+    (bench / "models.json").write_text(json.dumps({"rows": [row], "quick": False}))
+    assert "| classic (bfloat16) |" in narrative(out, [folder, second])
 
 
 def test_the_seed_spread_counts_one_configuration(copy):
