@@ -432,11 +432,8 @@ def main() -> int:
             s = spec(name)
             train_mod.seed_everything(1)
             ref = rate(build_keras_example(default_config("keras_example"), 430), 128)
-            # The variant's layers compute in --precision (as train.built sets it for the cnn).
-            keras.config.set_dtype_policy("mixed_bfloat16" if args.precision == "bfloat16"
-                                          else "float32")
-            model = build(s, 430)
-            keras.config.set_dtype_policy("float32")
+            with train_mod.computing_in(args.precision):  # as the build trains the cnn
+                model = build(s, 430)
             r = rate(model, s["batch"])
             budget = 2.0 * 15 * r / ref
             print(f"{name} (prefetch {args.prefetch}, {args.precision}): {r:,.0f} img/s vs "

@@ -169,8 +169,10 @@ def _stale_reasons(candidates: list[Path], inputs: dict) -> list[str]:
 
 
 def run_experiment(item: Planned, data: Mnist, out: Path,
-                   position: tuple[int, int] = (1, 1), later: float = 0.0) -> Path:
-    """Train, evaluate and save one experiment, publishing its folder only when complete.
+                   position: tuple[int, int] = (1, 1), later: float = 0.0,
+                   precision: str = "float32") -> Path:
+    """Train (its layers computing in ``precision``), evaluate and save one experiment,
+    publishing its folder only when complete.
 
     Only what the key covers is computed here; what the documents add (figures, the
     worked example) is made at render time.
@@ -179,7 +181,6 @@ def run_experiment(item: Planned, data: Mnist, out: Path,
 
     config = item.config
     splits = train.make_splits(data, config)
-    precision = training_precision(config.model)
     log(f"training {config.model}: {len(splits.x_train)} training, {len(splits.x_val)} "
          f"validation, {len(splits.x_test)} test images, {config.epochs} epochs, "
          f"batch {config.batch_size}, seed {config.seed}"
@@ -287,13 +288,13 @@ TRAIN_COST = {"classic": 0.021, "mlp": 0.046, "cnn": 0.30, "keras_example": 0.18
 BFLOAT16_COST = {"cnn": 0.23}
 
 
-def training_work(config: ExperimentConfig, available: int) -> float:
-    """How much training ``config`` asks for out of ``available`` images, in TRAIN_COST's
-    seconds."""
+def training_work(config: ExperimentConfig, available: int, precision: str = "float32") -> float:
+    """How much training ``config`` asks for out of ``available`` images, in ``precision``,
+    in TRAIN_COST's seconds."""
     images = min(config.train_limit or available, available) - config.val_size
     # A model added without a measured cost counts as the cnn: the estimate errs long.
     cost = TRAIN_COST.get(config.model, TRAIN_COST["cnn"])
-    if training_precision(config.model) == "bfloat16":
+    if precision == "bfloat16":
         cost = BFLOAT16_COST.get(config.model, cost)
     return cost * images / 1000 * config.epochs
 
@@ -306,8 +307,11 @@ def train_stale(options: BuildOptions, data: Mnist) -> tuple[list[Planned], list
     for item in planned:
         if item.fresh:
             log(f"{item.config.model}: up to date ({item.folder.name}), reusing")
-    # Before anything is printed or trained: reads $MNIST_REPORT_PRECISION, and says if it is bad.
-    work = [training_work(item.config, len(data.x_train)) for item in stale]
+    # Decided once per model, before anything is printed or trained: a bad
+    # $MNIST_REPORT_PRECISION stops the build here.
+    precisions = [training_precision(item.config.model) for item in stale]
+    work = [training_work(item.config, len(data.x_train), precision)
+            for item, precision in zip(stale, precisions)]
     if stale:
         print(describe_shapes(data), flush=True)  # as the classic tutorial does
     trained = []
@@ -315,7 +319,7 @@ def train_stale(options: BuildOptions, data: Mnist) -> tuple[list[Planned], list
         log(f"model {n} of {len(stale)}: {item.config.model} needs training "
             f"({'; '.join(item.reasons)})")
         run_experiment(item, data, Path(options.out), (n, len(stale)),
-                       later=sum(work[n:]) / work[n - 1])
+                       later=sum(work[n:]) / work[n - 1], precision=precisions[n - 1])
         trained.append(item.config.model)
         interrupts.check()
     return planned, trained

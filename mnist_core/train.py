@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import keras
@@ -117,15 +118,24 @@ class TrainedRun:
     precision: str = "float32"
 
 
-def built(config: ExperimentConfig, steps_per_epoch: int, precision: str = "float32") -> keras.Model:
-    """The model of ``config``, its layers computing in ``precision`` (weights stay float32)."""
+@contextmanager
+def computing_in(precision: str):
+    """Layers made inside compute in ``precision`` ("float32" or "bfloat16": Keras' mixed
+    precision, weights in float32). Layers take the global policy when they are made, so it
+    is set for the block only."""
     previous = keras.config.dtype_policy()
-    # Layers take the global policy when they are made, so it is set for the build only.
     keras.config.set_dtype_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
     try:
-        return build_model(config, steps_per_epoch)
+        yield
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def built(config: ExperimentConfig, steps_per_epoch: int,
+          precision: str = "float32") -> keras.Model:
+    """The model of ``config``, its layers computing in ``precision`` (weights stay float32)."""
+    with computing_in(precision):
+        return build_model(config, steps_per_epoch)
 
 
 def seed_everything(seed: int) -> None:

@@ -162,7 +162,7 @@ def test_results_json_is_plain_json(quick_build):
     assert data["key"] in quick_build["folder"].name
 
 
-def test_progress_line_estimates_the_model_and_the_rest_of_the_build(capsys, monkeypatch):
+def test_progress_line_estimates_the_model_and_the_rest_of_the_build(capsys):
     import time
 
     from mnist_core.config import default_config
@@ -188,10 +188,9 @@ def test_progress_line_estimates_the_model_and_the_rest_of_the_build(capsys, mon
     quick = training_work(default_config("cnn", quick=True), 60_000)
     assert quick == pytest.approx(full[2] * 2500 / 55000 / 15)
     # Training in bfloat16, the cnn is estimated at its measured bfloat16 cost.
-    monkeypatch.setenv("MNIST_REPORT_PRECISION", "float32")
-    in_float32 = training_work(default_config("cnn"), 60_000)
-    monkeypatch.setenv("MNIST_REPORT_PRECISION", "bfloat16")
-    assert 0.3 * in_float32 < training_work(default_config("cnn"), 60_000) < 0.8 * in_float32
+    in_float32 = training_work(default_config("cnn"), 60_000, "float32")
+    in_bfloat16 = training_work(default_config("cnn"), 60_000, "bfloat16")
+    assert 0.3 * in_float32 < in_bfloat16 < 0.8 * in_float32
 
 
 def test_augmented_batches_start_no_autotuning_thread():
