@@ -15,7 +15,7 @@ BEST_AT_LEAST = 0.995
 
 def main(out: Path) -> int:
     failures = []
-    for name in ("tutorial.html", "tutorial.pdf"):
+    for name in ("tutorial.html", "tutorial.pdf", "tutorial.ipynb"):
         path = out / name
         if not path.is_file() or path.stat().st_size < 10_000:
             failures.append(f"{path} is missing or too small")

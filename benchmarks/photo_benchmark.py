@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO.parent))
 sys.path.insert(0, str(REPO))
 
 import photos  # noqa: E402
-from mnist_core import calibration, predict  # noqa: E402
+from mnist_core import calibration, predict, preprocess  # noqa: E402
 from mnist_core.data import load_mnist  # noqa: E402
 from mnist_core.provenance import cpu_model  # noqa: E402
 
@@ -41,7 +41,7 @@ CHOICE_LIMIT = 0.015  # "unsure" may flag at most 1.5% of validation digits (tar
 
 
 def _read(recognizer, pictures) -> tuple[np.ndarray, np.ndarray, list]:
-    prepared = [predict.prepare(p) for p in pictures]
+    prepared = [preprocess.prepare(p) for p in pictures]
     preds = recognizer.predictions(prepared)
     return (np.array([p.digit for p in preds]), np.array([p.unsure for p in preds]),
             [predict.unsure_reason(q, p.confidence, recognizer.min_confidence)
@@ -52,7 +52,7 @@ def _signals(recognizer, prepared: list) -> dict:
     """Calibrated confidence, the ink analysis' own flags, and the aspect of each picture."""
     probs = recognizer.probabilities(np.stack([p.image for p in prepared]))
     return {"confidence": probs.max(axis=1),
-            "flag": np.array([p.contrast < predict.MIN_CONTRAST or p.other_marks > 0
+            "flag": np.array([p.contrast < preprocess.MIN_CONTRAST or p.other_marks > 0
                               for p in prepared]),
             "aspect": np.array([p.aspect for p in prepared])}
 
@@ -96,12 +96,12 @@ def main() -> int:
 
     # 2. the choice, on validation digits and seed-1 non-digits
     rng = np.random.default_rng(1)
-    val = _signals(recognizer, [predict.prepare(image) for image in x_val])
-    photo_val = _signals(recognizer, [predict.prepare(photos.CONDITIONS[name](x_val[i], rng))
+    val = _signals(recognizer, [preprocess.prepare(image) for image in x_val])
+    photo_val = _signals(recognizer, [preprocess.prepare(photos.CONDITIONS[name](x_val[i], rng))
                                       for name in photos.CONDITIONS
                                       for i in rng.choice(VAL, max(10, args.n // 10),
                                                           replace=False)])
-    nd = {name: _signals(recognizer, [predict.prepare(p) for p in pics])
+    nd = {name: _signals(recognizer, [preprocess.prepare(p) for p in pics])
           for name, pics in _non_digits(rng, x_val, max(25, args.n // 3)).items()}
     grid = []
     for aspect in (1.4, 1.5, 1.6, 1.7, 1.8, 2.0):
@@ -134,7 +134,7 @@ def main() -> int:
 
     # 4. round trip and speed
     direct = recognizer.probabilities(x)
-    test_prepared = [predict.prepare(image) for image in x]
+    test_prepared = [preprocess.prepare(image) for image in x]
     test_preds = recognizer.predictions(test_prepared)
     result["test_unsure"] = float(np.mean([p.unsure for p in test_preds]))
     with tempfile.TemporaryDirectory() as tmp:
@@ -150,7 +150,7 @@ def main() -> int:
             preds = recognizer.recognize_batch(paths)
             batch_seconds = min(batch_seconds, time.perf_counter() - start)
             start = time.perf_counter()
-            prepared = [predict.prepare(path) for path in paths]
+            prepared = [preprocess.prepare(path) for path in paths]
             prepare_seconds = min(prepare_seconds, time.perf_counter() - start)
             start = time.perf_counter()
             recognizer.probabilities(np.stack([p.image for p in prepared]))

@@ -27,7 +27,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from mnist_core.data import load_mnist  # noqa: E402
-from mnist_core.predict import Recognizer, find_best_model, preprocess  # noqa: E402
+from mnist_core.predict import Recognizer, find_best_model  # noqa: E402
+from mnist_core.preprocess import preprocess  # noqa: E402
 
 
 def main() -> int:

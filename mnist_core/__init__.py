@@ -21,6 +21,26 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 __version__ = "0.1.0"
 
 
+def quiet_tensorflow() -> None:
+    """Import TensorFlow now, discarding what its native code prints while it loads (absl's
+    and oneDNN's notes, which the log level above does not reach): they are not errors, and
+    they would land in the build's log and in the Quarto pages' cell outputs. Call it where
+    TensorFlow is first needed, before importing keras."""
+    import sys
+
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 class MnistReportError(Exception):
     """An error with a message meant for the user: printed as one line, no traceback."""
 

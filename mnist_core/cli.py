@@ -143,7 +143,8 @@ def _export(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     import json
 
-    from .predict import Recognizer, find_best_model, prepare
+    from .predict import Recognizer, find_best_model
+    from .preprocess import prepare
 
     # Read every image before loading TensorFlow: bad files fail fast, one line each.
     inputs, errors = {}, {}

@@ -59,10 +59,11 @@ class ExperimentConfig:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What the CLI and the documents need to know about a model without building it.
+    """Everything the project knows about a model except how it is built: its builder is
+    ``models.build_<name>``, and this entry is the only other place a model is named.
 
-    Its builder is ``models.build_<name>``; the code that builder reaches is found by
-    ``provenance.code_fingerprints``, so no list of helper functions is kept here.
+    The code a builder reaches is found by ``provenance.code_fingerprints``, so no list of
+    helper functions is kept here.
     """
 
     name: str
@@ -71,19 +72,23 @@ class ModelInfo:
     input_kind: str  # "flat" (784 floats) or "image" (28x28x1)
     epochs: int
     batch_size: int
-    # Random shifts and rotations of the training images, fresh every epoch.
-    augment: bool = False
     # Where unsure, answer with the mean over the image and its one-pixel shifts
     # (models.ShiftedViews).
     test_time_shifts: bool = False
     # May train in bfloat16 mixed precision where the CPU has bfloat16 instructions
     # (experiments.training_precision); served in float32 either way.
     bfloat16: bool = False
+    # Built by `mnist-report build` unless --models says otherwise.
+    default: bool = True
+    # Training seconds per 1,000 images per epoch, float32 and (for a bfloat16 model) bfloat16:
+    # only their ratios are used, for the progress line's estimate of the rest of a build.
+    # docs/benchmarks.md says how they were measured.
+    train_cost: float = 0.30
+    bfloat16_cost: float | None = None
 
     def training_settings(self) -> dict:
         """The fields that change how the model trains or answers (the rest only describe it)."""
-        return {"input_kind": self.input_kind, "augment": self.augment,
-                "test_time_shifts": self.test_time_shifts}
+        return {"input_kind": self.input_kind, "test_time_shifts": self.test_time_shifts}
 
 
 MODELS: dict[str, ModelInfo] = {
@@ -94,6 +99,7 @@ MODELS: dict[str, ModelInfo] = {
         input_kind="flat",
         epochs=10,
         batch_size=128,
+        train_cost=0.021,
     ),
     "mlp": ModelInfo(
         name="mlp",
@@ -103,6 +109,18 @@ MODELS: dict[str, ModelInfo] = {
         input_kind="flat",
         epochs=15,
         batch_size=128,
+        train_cost=0.046,
+    ),
+    # The peer every speed figure is compared with: keras-io/examples/vision/mnist_convnet.py.
+    "keras_example": ModelInfo(
+        name="keras_example",
+        title="Keras example convnet (reference)",
+        summary="The Keras documentation's MNIST convnet: two convolutions with max-pooling, "
+                "dropout 0.5, Adam, batch 128, 15 epochs.",
+        input_kind="image",
+        epochs=15,
+        batch_size=128,
+        train_cost=0.18,
     ),
     "cnn": ModelInfo(
         name="cnn",
@@ -114,25 +132,20 @@ MODELS: dict[str, ModelInfo] = {
         input_kind="image",
         epochs=15,
         batch_size=128,
-        augment=True,
         test_time_shifts=True,
         bfloat16=True,
-    ),
-    # The peer every figure is compared with: keras-io/examples/vision/mnist_convnet.py.
-    "keras_example": ModelInfo(
-        name="keras_example",
-        title="Keras example convnet (reference)",
-        summary="The Keras documentation's MNIST convnet: two convolutions with max-pooling, "
-                "dropout 0.5, Adam, batch 128, 15 epochs.",
-        input_kind="image",
-        epochs=15,
-        batch_size=128,
+        train_cost=0.30,
+        bfloat16_cost=0.23,
     ),
 }
 
-# What `mnist-report build` trains unless told otherwise; the reference convnet is for
-# the benchmark (and `--models keras_example`).
-DEFAULT_MODELS: tuple[str, ...] = ("classic", "mlp", "cnn")
+# The peer every training time is compared with, in the same build or benchmark run.
+REFERENCE_MODEL = "keras_example"
+# Overrides the training precision (experiments.training_precision): auto, float32, bfloat16.
+PRECISION_VARIABLE = "MNIST_REPORT_PRECISION"
+
+# Derived from MODELS, in its order (the tutorial's order).
+DEFAULT_MODELS: tuple[str, ...] = tuple(name for name, info in MODELS.items() if info.default)
 
 
 def default_config(model: str, *, epochs: int | None = None, seed: int = 1,

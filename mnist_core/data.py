@@ -214,26 +214,30 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, verify: bool = True
     return Mnist(source=source, sha256=combined, **arrays)
 
 
+def load_data():
+    """MNIST as ``(x_train, y_train), (x_test, y_test)``, uint8 arrays: from the four IDX
+    files in $MNIST_DATA_DIR when it is set, else through Keras (downloaded once, then cached)."""
+    folder = os.environ.get("MNIST_DATA_DIR")
+    if not folder:
+        import keras
+        return keras.datasets.mnist.load_data()
+
+    def read(name, header_bytes):
+        path = os.path.join(folder, name)
+        opener = gzip.open if os.path.exists(path + ".gz") else open
+        with opener(path + ".gz" if opener is gzip.open else path, "rb") as f:
+            return np.frombuffer(f.read(), dtype=np.uint8, offset=header_bytes)
+
+    x_train = read("train-images-idx3-ubyte", 16).reshape(-1, 28, 28)
+    y_train = read("train-labels-idx1-ubyte", 8)
+    x_test = read("t10k-images-idx3-ubyte", 16).reshape(-1, 28, 28)
+    y_test = read("t10k-labels-idx1-ubyte", 8)
+    return (x_train, y_train), (x_test, y_test)
+
+
 def describe_shapes(data: Mnist) -> str:
     """The lines the classic tutorial prints after loading."""
     return (f"X_train original shape {data.x_train.shape}\n"
             f"y_train original shape {data.y_train.shape}\n"
             f"X_test original shape {data.x_test.shape}\n"
             f"y_test original shape {data.y_test.shape}")
-
-
-# --- Formatting the data for the networks -----------------------------------
-
-def flatten_and_scale(images: np.ndarray) -> np.ndarray:
-    """28x28 uint8 images -> rows of 784 floats in [0, 1], as the dense networks take them."""
-    return images.reshape(len(images), 784).astype("float32") / 255.0
-
-
-def as_image_batch(images: np.ndarray) -> np.ndarray:
-    """28x28 uint8 images -> (n, 28, 28, 1) floats in [0, 1], as the conv networks take them."""
-    return images.reshape(len(images), 28, 28, 1).astype("float32") / 255.0
-
-
-def one_hot(labels: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
-    """Digit labels -> one-hot rows (what categorical cross-entropy expects)."""
-    return np.eye(num_classes, dtype="float32")[labels]

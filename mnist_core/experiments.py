@@ -15,8 +15,8 @@ from pathlib import Path
 
 import filelock
 
-from . import MnistReportError, UsageError, interrupts, log
-from .config import DEFAULT_MODELS, MODELS, ExperimentConfig, default_config
+from . import MnistReportError, UsageError, interrupts, log, quiet_tensorflow
+from .config import DEFAULT_MODELS, MODELS, PRECISION_VARIABLE, ExperimentConfig, default_config
 from .data import MNIST_SHA256, Mnist, describe_shapes, load_mnist
 from .provenance import cpu_flags, experiment_key, explain_change, key_inputs, provenance
 from .results import (MODEL_FILE, RESULTS_FILE, SCHEMA_VERSION, complete_by_model,
@@ -177,7 +177,8 @@ def run_experiment(item: Planned, data: Mnist, out: Path,
     Only what the key covers is computed here; what the documents add (figures, the
     worked example) is made at render time.
     """
-    from . import evaluate, models, train  # TensorFlow loads here, only when needed
+    quiet_tensorflow()  # TensorFlow loads here, only when needed
+    from . import evaluate, models, train
 
     config = item.config
     splits = train.make_splits(data, config)
@@ -252,11 +253,9 @@ def run_experiment(item: Planned, data: Mnist, out: Path,
 
 
 PRECISIONS = ("float32", "bfloat16")
-PRECISION_VARIABLE = "MNIST_REPORT_PRECISION"
 # Where oneDNN has bfloat16 matrix instructions (AVX512_BF16 on AMD Zen 4 and Intel Cooper Lake
-# or later, AMX on Sapphire Rapids) the cnn trains about 1.2x faster in bfloat16 with the same
-# validation accuracy (README, "bfloat16 where the CPU has it"); without them bfloat16 is
-# emulated and slower.
+# or later, AMX on Sapphire Rapids) bfloat16 is faster than float32 (docs/benchmarks.md);
+# without them it is emulated and slower.
 BFLOAT16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 
@@ -279,23 +278,12 @@ def training_precision(model: str, flags: frozenset[str] | None = None) -> str:
     return "bfloat16" if BFLOAT16_FLAGS & (cpu_flags() if flags is None else flags) else "float32"
 
 
-# Training seconds per 1,000 images per epoch, measured with models_benchmark.py on the 2-core
-# AMD EPYC machine (2026-11-27, all four models in one run; the float32 cnn in a run of its own
-# the same hour, scaled by the Keras example's time). Only their ratios are used: the progress
-# line's estimate of the rest of the build scales them by the speed of the model training now.
-TRAIN_COST = {"classic": 0.021, "mlp": 0.046, "cnn": 0.30, "keras_example": 0.18}
-# The same for a model training in bfloat16 (training_precision), from the same run.
-BFLOAT16_COST = {"cnn": 0.23}
-
-
 def training_work(config: ExperimentConfig, available: int, precision: str = "float32") -> float:
     """How much training ``config`` asks for out of ``available`` images, in ``precision``,
-    in TRAIN_COST's seconds."""
+    in ``ModelInfo.train_cost``'s seconds."""
     images = min(config.train_limit or available, available) - config.val_size
-    # A model added without a measured cost counts as the cnn: the estimate errs long.
-    cost = TRAIN_COST.get(config.model, TRAIN_COST["cnn"])
-    if precision == "bfloat16":
-        cost = BFLOAT16_COST.get(config.model, cost)
+    info = MODELS[config.model]
+    cost = (info.bfloat16_cost or info.train_cost) if precision == "bfloat16" else info.train_cost
     return cost * images / 1000 * config.epochs
 
 

@@ -19,7 +19,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from . import MnistReportError
+from . import MnistReportError, quiet_tensorflow
 
 FORMATS = ("onnx",)
 INPUT_NAME = "pixels"
@@ -27,7 +27,8 @@ OUTPUT_NAME = "probabilities"
 
 
 def _load(model_path: Path):
-    from . import models  # noqa: F401  (registers the custom learning-rate schedule)
+    quiet_tensorflow()
+    from . import models  # noqa: F401  (registers the served cnn's wrapper for loading)
     import keras
 
     if not model_path.is_file():
@@ -70,7 +71,7 @@ def export_model(model_path: str | os.PathLike, out_file: str | os.PathLike,
         _rename_output(proto.graph, OUTPUT_NAME)
         onnx.helper.set_model_props(proto, {
             "mnist_report.input": "float32 pixels / 255, light digit on dark, MNIST-centred "
-                                  "(see mnist_core.predict.preprocess)",
+                                  "(see mnist_core.preprocess.preprocess)",
             "mnist_report.output": "softmax probabilities of the digits 0-9",
             "mnist_report.source": model_path.name,
         })

@@ -41,13 +41,13 @@ def _save(fig, path: Path) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def curves(history: dict, metric: str, title: str):
-    """Training vs validation curve per epoch, as in the classic tutorial."""
+def plot_history(history: dict, metric: str, title: str):
+    """One metric per epoch, on the training images and on the validation images."""
     fig, ax = plt.subplots(figsize=(6, 3.4))
-    epochs = np.arange(1, len(history[metric]) + 1)
+    epochs = range(1, len(history[metric]) + 1)
     ax.plot(epochs, history[metric], marker="o", ms=3, label="train")
-    if f"val_{metric}" in history:
-        ax.plot(epochs, history[f"val_{metric}"], marker="o", ms=3, label="validation")
+    if "val_" + metric in history:
+        ax.plot(epochs, history["val_" + metric], marker="o", ms=3, label="validation")
     ax.set_title(title)
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
@@ -55,16 +55,22 @@ def curves(history: dict, metric: str, title: str):
     return fig
 
 
-def digit_grid(samples: list[dict], title_format: str, rows: int = 3, cols: int = 3):
-    """A 3x3 grid of digits, each titled like the classic tutorial ("Predicted 7, Class 7")."""
-    fig, axes = plt.subplots(rows, cols, figsize=(5.4, 6.0))
+def plot_digits(images, titles, rows: int = 3, cols: int = 3):
+    """Digits in a grid, each under its title, as the classic tutorial shows them."""
+    fig, axes = plt.subplots(rows, cols, figsize=(1.8 * cols, 2.0 * rows))
     for ax in axes.flat:
         ax.axis("off")
-    for ax, sample in zip(axes.flat, samples):
-        ax.imshow(np.array(sample["image"], dtype=np.uint8), cmap="gray", interpolation="none")
-        ax.set_title(title_format.format(**sample), fontsize=10)
+    for ax, image, title in zip(axes.flat, images, titles):
+        ax.imshow(image, cmap="gray", interpolation="none")
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def digit_grid(samples: list[dict], title_format: str, rows: int = 3, cols: int = 3):
+    """``plot_digits`` of result samples (dicts with an image and the fields of the title)."""
+    return plot_digits([np.array(s["image"], dtype=np.uint8) for s in samples],
+                       [title_format.format(**s) for s in samples], rows, cols)
 
 
 def confusion(matrix: list[list[int]], title: str):
@@ -74,9 +80,11 @@ def confusion(matrix: list[list[int]], title: str):
     np.fill_diagonal(off_diagonal, 0)
     # Colour only the mistakes: the diagonal would swamp the scale.
     ax.imshow(off_diagonal, cmap="Reds")
+    dark = off_diagonal.max() / 2
     for (i, j), value in np.ndenumerate(matrix):
-        ax.text(j, i, str(value), ha="center", va="center", fontsize=7,
-                color="black" if i != j else "tab:blue")
+        # White on the darkest reds, where black would not read.
+        colour = "tab:blue" if i == j else "white" if value > dark else "black"
+        ax.text(j, i, str(value), ha="center", va="center", fontsize=8, color=colour)
     ax.set_xticks(range(10))
     ax.set_yticks(range(10))
     ax.set_xlabel("predicted digit")
@@ -136,13 +144,87 @@ def preprocessing_steps(example: dict):
     return fig
 
 
+def filters(kernels: list):
+    """A convolution's 3x3 filters as tiny pictures: red weights add, blue ones subtract."""
+    kernels = np.array(kernels)
+    cols = 8
+    rows = -(-len(kernels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(0.8 * cols, 0.9 * rows + 0.3))
+    limit = np.abs(kernels).max()
+    for n, ax in enumerate(np.atleast_1d(axes).flat):
+        ax.axis("off")
+        if n < len(kernels):
+            ax.imshow(kernels[n], cmap="RdBu_r", vmin=-limit, vmax=limit)
+            ax.set_title(str(n + 1), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def feature_maps(digit: list, stages: list[dict]):
+    """One digit (left) and what each convolution layer makes of it: a row per layer, the
+    first few of its feature maps (bright: the pattern the filter looks for is there)."""
+    cols = 1 + max(len(stage["maps"]) for stage in stages)
+    fig, axes = plt.subplots(len(stages), cols, figsize=(1.1 * cols, 1.2 * len(stages)),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    axes[0, 0].imshow(np.array(digit), cmap="gray", interpolation="none")
+    axes[0, 0].set_title("input", fontsize=9)
+    for row, stage in enumerate(stages):
+        axes[row, 1].set_title(f"layer {stage['layer']}: {stage['count']} maps, "
+                               f"{stage['size']}x{stage['size']}", fontsize=9, loc="left")
+        for col, image in enumerate(stage["maps"], 1):
+            axes[row, col].imshow(np.array(image), cmap="magma", interpolation="none")
+    fig.tight_layout()
+    return fig
+
+
+def answer(example: dict):
+    """The worked example's 28x28 input beside the model's ten probabilities for it."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6.4, 2.4),
+                                      gridspec_kw={"width_ratios": [1, 2.6]})
+    left.imshow(np.array(example["steps"][-1]["image"], dtype=np.uint8), cmap="gray",
+                interpolation="none")
+    left.set_title("28x28 input", fontsize=9)
+    left.axis("off")
+    probs = np.array(example["probabilities"])
+    right.bar(range(10), probs, color=["tab:blue" if d == example["digit"] else "tab:gray"
+                                       for d in range(10)])
+    right.set_xticks(range(10))
+    right.set_ylim(0, 1)
+    right.set_xlabel("digit")
+    right.set_ylabel("probability")
+    right.set_title(f"Answer: {example['digit']} ({probs.max():.1%})", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def corruption_examples(robustness: dict):
+    """The first test digit under each corruption, with the model's answer for it."""
+    kinds = robustness["kinds"]
+    cols = 7
+    rows = -(-len(kinds) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.55 * rows))
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (kind, score) in zip(axes.flat, kinds.items()):
+        example = score["example"]
+        ax.imshow(np.array(example["image"], dtype=np.uint8), cmap="gray", interpolation="none",
+                  vmin=0, vmax=255)
+        wrong = example["predicted"] != example["true"]
+        ax.set_title(f"{kind}\nanswer {example['predicted']}", fontsize=8,
+                     color="tab:red" if wrong else "black")
+    fig.tight_layout()
+    return fig
+
+
 def experiment_figures(results: dict) -> dict[str, "plt.Figure"]:
     """Every figure of one experiment, by file stem."""
     history = results["history"]
     analysis = results["analysis"]
     figs = {
-        "loss": curves(history, "loss", "Model loss"),
-        "accuracy": curves(history, "accuracy", "Model accuracy"),
+        "loss": plot_history(history, "loss", "Model loss"),
+        "accuracy": plot_history(history, "accuracy", "Model accuracy"),
         "correct": digit_grid(analysis["correct_samples"], "Predicted {predicted}, Class {true}"),
         "wrong": digit_grid(analysis["wrong_samples"], "Predicted {predicted}, Class {true}"),
         "confusion": confusion(analysis["confusion_matrix"], "Confusion matrix (test set)"),
@@ -152,6 +234,16 @@ def experiment_figures(results: dict) -> dict[str, "plt.Figure"]:
     }
     if results.get("recognize_example"):
         figs["recognize_steps"] = preprocessing_steps(results["recognize_example"])
+        figs["recognize_answer"] = answer(results["recognize_example"])
+    if results.get("robustness"):
+        figs["corruptions"] = corruption_examples(results["robustness"])
+    pictures = results.get("pictures")
+    if pictures:
+        figs["filters"] = filters(pictures["filters"])
+        figs["feature_maps"] = feature_maps(pictures["digit"], pictures["feature_maps"])
+        if pictures.get("augmented"):
+            figs["augmented"] = plot_digits(pictures["augmented"], [""] * len(pictures["augmented"]),
+                                            rows=2, cols=4)
     if results["data"].get("train_samples"):
         figs["train_samples"] = digit_grid(results["data"]["train_samples"], "Class {true}")
     return figs

@@ -243,7 +243,10 @@ def inline_typst(children: list[Token]) -> str:
         elif kind == "em_open":
             out.append("#emph[")
         elif kind == "link_open":
-            out.append(f"#link({typst_string(token.attrGet('href'))})[")
+            href = token.attrGet("href")
+            # A link within the document (#id) goes to the heading or figure labelled so.
+            target = f"<{href[1:]}>" if href.startswith("#") else typst_string(href)
+            out.append(f"#link({target})[")
         elif kind in ("strong_close", "em_close", "link_close"):
             out.append("]")
         elif kind == "image":  # an inline image: its alt text

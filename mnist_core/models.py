@@ -1,12 +1,13 @@
-"""The model registry: one builder per model, each returning a compiled Keras model.
+"""The networks: one builder per model, ``build_<name>``, in plain Keras.
 
-``config.MODELS`` holds what can be said about a model without TensorFlow
-(title, input kind, default epochs); this module holds how it is built.
+The tutorial prints these functions and its notebook runs them as they are, so they use
+nothing but Keras: the build adds progress, Ctrl-C safety and the precision from outside
+(``train.py``). ``config.MODELS`` holds what is known of a model without building it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
 
 import keras
 from keras import layers
@@ -15,164 +16,97 @@ from . import MnistReportError
 from .config import MODELS, ExperimentConfig
 
 
-def build_classic(config: ExperimentConfig, steps_per_epoch: int) -> keras.Model:
+def build_classic() -> keras.Model:
     """The classic tutorial's network, exactly: 63,018 parameters, Adam, cross-entropy."""
-    model = keras.Sequential(
-        [
-            keras.Input(shape=(784,)),
-            layers.Dense(64, activation="elu"),
-            layers.Dropout(0.9),
-            layers.Dense(128, activation="relu"),
-            layers.Dropout(0.7),
-            layers.Dense(32, activation="elu"),
-            layers.Dense(10, activation="softmax"),
-        ],
-        name="classic",
-    )
+    inputs = keras.Input(shape=(784,))
+    x = layers.Dense(64, activation="elu")(inputs)
+    x = layers.Dropout(0.9)(x)
+    x = layers.Dense(128, activation="relu")(x)
+    x = layers.Dropout(0.7)(x)
+    x = layers.Dense(32, activation="elu")(x)
+    outputs = layers.Dense(10, activation="softmax")(x)
+    model = keras.Model(inputs, outputs, name="classic")
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
-def build_mlp(config: ExperimentConfig, steps_per_epoch: int) -> keras.Model:
-    """The same idea done right: wider layers, light dropout, a decaying learning rate."""
-    model = keras.Sequential(
-        [
-            keras.Input(shape=(784,)),
-            layers.Dense(512, activation="relu"),
-            layers.Dropout(0.2),
-            layers.Dense(256, activation="relu"),
-            layers.Dropout(0.2),
-            layers.Dense(10, activation="softmax"),
-        ],
-        name="mlp",
-    )
-    # Cosine decay to zero: big steps early, fine ones at the end, no tuning of when to drop.
-    schedule = keras.optimizers.schedules.CosineDecay(
-        1e-3, decay_steps=steps_per_epoch * config.epochs)
+def build_mlp(epochs: int, steps_per_epoch: int) -> keras.Model:
+    """The same kind of network done right: wider layers, light dropout, a decaying rate."""
+    inputs = keras.Input(shape=(784,))
+    x = layers.Dense(512, activation="relu")(inputs)
+    x = layers.Dropout(0.2)(x)
+    x = layers.Dense(256, activation="relu")(x)
+    x = layers.Dropout(0.2)(x)
+    outputs = layers.Dense(10, activation="softmax")(x)
+    model = keras.Model(inputs, outputs, name="mlp")
+    # Big steps early, small ones at the end: no need to choose when to slow down.
+    schedule = keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=epochs * steps_per_epoch)
     model.compile(optimizer=keras.optimizers.Adam(schedule),
                   loss="categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
-@keras.saving.register_keras_serializable(package="mnist_core")
-class FusedBatchNorm(layers.BatchNormalization):
-    """Keras' batch norm, trained with TensorFlow's fused kernel (same weights, same inference).
-
-    Keras 3 computes the batch statistics and the normalisation as separate TensorFlow ops
-    (keras-team/keras-core#225, "BatchNorm is slow"); with the one fused op tf.keras used to
-    call, the cnn's training steps run 1.1-1.3x faster on a 2-core CPU (cnn_levers.py speed).
-    Inference, saving and the ONNX export take Keras' own path unchanged.
-    """
-
-    def call(self, inputs, training=None, mask=None):
-        fusable = (keras.backend.backend() == "tensorflow" and len(inputs.shape) == 4
-                   and self.axis in (-1, 3) and mask is None and not self.renorm)
-        if not (training and self.trainable and fusable):
-            return super().call(inputs, training=training, mask=mask)
-        import tensorflow as tf
-
-        outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-            inputs, self.gamma, self.beta, epsilon=self.epsilon, is_training=True)
-        # The op returns the unbiased variance; Keras keeps the biased one, as moments gives.
-        n = tf.cast(tf.size(inputs) // tf.shape(inputs)[-1], variance.dtype)
-        variance = variance * (n - 1.0) / n
-        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
-        self.moving_variance.assign(
-            self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
-        return outputs
+def build_keras_example() -> keras.Model:
+    """keras-io/examples/vision/mnist_convnet.py, unchanged: 34,826 parameters."""
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1)),
+            layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
+            layers.MaxPooling2D(pool_size=(2, 2)),
+            layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
+            layers.MaxPooling2D(pool_size=(2, 2)),
+            layers.Flatten(),
+            layers.Dropout(0.5),
+            layers.Dense(10, activation="softmax"),
+        ],
+        name="keras_example",
+    )
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    return model
 
 
-def conv_bn_relu(x, filters: int, kernel: int = 3, strides: int = 1):
-    """Convolution, then batch norm (so no bias needed), then ReLU."""
-    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(x)
-    x = FusedBatchNorm()(x)
+def conv_bn_relu(x, filters: int):
+    """A 3x3 convolution, batch normalisation (which makes the convolution's bias useless)
+    and ReLU."""
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
     return layers.ReLU()(x)
 
 
-@keras.saving.register_keras_serializable(package="mnist_core")
-class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up to ``peak``, then linear decay to zero (a one-cycle schedule)."""
-
-    def __init__(self, peak: float, total_steps: int, warmup_steps: int):
-        self.peak, self.total_steps, self.warmup_steps = peak, total_steps, max(warmup_steps, 1)
-
-    def __call__(self, step):
-        step = keras.ops.cast(step, "float32")
-        up = self.peak * step / self.warmup_steps
-        remaining = keras.ops.maximum(self.total_steps - step, 0.0)
-        down = self.peak * remaining / max(self.total_steps - self.warmup_steps, 1)
-        return keras.ops.where(step < self.warmup_steps, up, down)
-
-    def get_config(self) -> dict:
-        return {"peak": self.peak, "total_steps": self.total_steps,
-                "warmup_steps": self.warmup_steps}
-
-
-def augment_batch(images, degrees: float = 10.0, scale: float = 0.1, pixels: float = 2.0):
-    """Random rotation (up to ``degrees``), scale (up to ``scale``) and shift (up to ``pixels``).
-
-    The defaults are the cnn's; benchmarks/cnn_levers.py tries others. One batched op per batch
-    keeps augmentation cheap on a CPU (over 20,000 images/s here).
-    """
-    import math
-
-    import tensorflow as tf
-
-    batch = tf.shape(images)[0]
-    angle = tf.random.uniform([batch], -degrees, degrees) * (math.pi / 180.0)
-    zoom = 1.0 + tf.random.uniform([batch], -scale, scale)
-    shift_x = tf.random.uniform([batch], -pixels, pixels)
-    shift_y = tf.random.uniform([batch], -pixels, pixels)
-    cos, sin = tf.cos(angle) / zoom, tf.sin(angle) / zoom
-    centre = 13.5
-    # The transform maps each output pixel to the input pixel it samples: rotate and scale
-    # about the centre, then shift.
-    a2 = centre - cos * centre + sin * centre - shift_x
-    b2 = centre - sin * centre - cos * centre - shift_y
-    zeros = tf.zeros([batch])
-    transforms = tf.stack([cos, -sin, a2, sin, cos, b2, zeros, zeros], axis=1)
-    return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=transforms, output_shape=[28, 28], fill_value=0.0,
-        interpolation="BILINEAR", fill_mode="CONSTANT")
-
-
-def build_cnn(config: ExperimentConfig, steps_per_epoch: int) -> keras.Model:
-    """A small batch-norm CNN sized for a 2-core CPU: 70,746 parameters, 15 epochs.
-
-    Chosen on the validation split (benchmarks/cnn_levers.py, and benchmarks/gpu_sweep.py for
-    six seeds per variant; the tutorial's "How the cnn got cheaper" shows the numbers): the
-    16-32-32-64-64 net of before issue 12 needs 15 epochs, not 24, with AdamW and a one-cycle
-    rate; dropping its second 14x14 convolution looked free on one seed but cost 0.13 points over
-    six, more than more epochs, wider 7x7 layers or other regularisation won back. With
-    FusedBatchNorm, one data iterator per fit and no tf.data autotuning it trains in 1.4-1.6x
-    the Keras example's time, in bfloat16 (where the CPU has it) 1.3x (models_benchmark.py,
-    2-core AMD EPYC).
-    """
+def build_cnn(epochs: int, steps_per_epoch: int) -> keras.Model:
+    """Five convolutions with batch norm, trained on randomly moved digits."""
+    # Active only in training: every epoch sees each digit slightly rotated, scaled and moved.
+    augment = keras.Sequential([
+        layers.RandomRotation(10 / 360, fill_mode="constant"),
+        layers.RandomZoom(0.1, fill_mode="constant"),
+        layers.RandomTranslation(2 / 28, 2 / 28, fill_mode="constant"),
+    ], name="augment")
     inputs = keras.Input(shape=(28, 28, 1))
-    x = conv_bn_relu(inputs, 16)
-    x = layers.MaxPooling2D()(x)
+    x = augment(inputs)
+    x = conv_bn_relu(x, 16)
+    x = layers.MaxPooling2D()(x)  # 28x28 -> 14x14
     x = conv_bn_relu(x, 32)
     x = conv_bn_relu(x, 32)
-    x = layers.MaxPooling2D()(x)
+    x = layers.MaxPooling2D()(x)  # 14x14 -> 7x7
     x = conv_bn_relu(x, 64)
     x = conv_bn_relu(x, 64)
-    x = layers.GlobalAveragePooling2D()(x)
-    # float32 probabilities even when the layers before compute in bfloat16 (8-bit mantissa).
-    outputs = layers.Dense(10, activation="softmax", dtype="float32")(x)
+    x = layers.GlobalAveragePooling2D()(x)  # one number per feature map
+    outputs = layers.Dense(10, activation="softmax")(x)
     model = keras.Model(inputs, outputs, name="cnn")
-    total = steps_per_epoch * config.epochs
-    # Decoupled weight decay and label smoothing both fight over-confidence on a model that
-    # fits the training set almost perfectly; one warm-up epoch keeps batch norm stable.
-    optimizer = keras.optimizers.AdamW(OneCycle(3e-3, total, steps_per_epoch), weight_decay=0.01)
-    model.compile(optimizer=optimizer,
+    # One epoch of warm-up (batch norm's statistics settle), then a cosine decay to near zero.
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=epochs * steps_per_epoch,
+        warmup_target=3e-3, warmup_steps=steps_per_epoch)
+    # Weight decay and label smoothing both keep a network that fits its training images
+    # almost perfectly from growing over-confident.
+    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.01),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
                   metrics=["accuracy"])
     return model
 
 
 # The eight one-pixel moves (rows, columns) a served cnn also looks at, and the confidence
-# below which it does: on the validation split (nine cnn seeds) every answer the shifts changed
-# had a confidence under 0.70 from the image alone, and 0.8 sent 2.7% of the images through them.
+# below which it does: chosen on the validation split (docs/cnn-history.md).
 ONE_PIXEL_SHIFTS = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (1, -1), (-1, 1), (-1, -1))
 SHIFTS_BELOW = 0.8
 
@@ -235,38 +169,15 @@ def served_model(model: keras.Model, config: ExperimentConfig) -> keras.Model:
     return with_shifted_views(model) if MODELS[config.model].test_time_shifts else model
 
 
-def build_keras_example(config: ExperimentConfig, steps_per_epoch: int) -> keras.Model:
-    """keras-io/examples/vision/mnist_convnet.py, unchanged: the reference peer."""
-    model = keras.Sequential(
-        [
-            keras.Input(shape=(28, 28, 1)),
-            layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
-            layers.MaxPooling2D(pool_size=(2, 2)),
-            layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
-            layers.MaxPooling2D(pool_size=(2, 2)),
-            layers.Flatten(),
-            layers.Dropout(0.5),
-            layers.Dense(10, activation="softmax"),
-        ],
-        name="keras_example",
-    )
-    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
-    return model
-
-
-BUILDERS: dict[str, Callable[[ExperimentConfig, int], keras.Model]] = {
-    "classic": build_classic,
-    "mlp": build_mlp,
-    "cnn": build_cnn,
-    "keras_example": build_keras_example,
-}
-
-
 def build_model(config: ExperimentConfig, steps_per_epoch: int) -> keras.Model:
-    """Build and compile the model named in ``config`` (schedules need the steps per epoch)."""
-    if config.model not in BUILDERS:
+    """The compiled model named in ``config``: ``build_<name>``, given the epochs and the
+    steps per epoch where it asks for them (its learning-rate schedule does)."""
+    if config.model not in MODELS:
         raise MnistReportError(f"unknown model {config.model!r}; choose one of: {', '.join(MODELS)}")
-    return BUILDERS[config.model](config, steps_per_epoch)
+    builder = globals()[f"build_{config.model}"]
+    wanted = inspect.signature(builder).parameters
+    given = {"epochs": config.epochs, "steps_per_epoch": steps_per_epoch}
+    return builder(**{name: value for name, value in given.items() if name in wanted})
 
 
 def summary_text(model: keras.Model) -> str:

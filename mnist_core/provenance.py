@@ -27,7 +27,7 @@ TRAINING_ROOTS = (("train.py", "make_splits"), ("train.py", "train"),
                   ("models.py", "served_model"), ("evaluate.py", "evaluate"))
 # Registries name every model: walking into them would tie each model to all the others.
 # Their entry for the model at hand enters the key as configuration instead.
-REGISTRIES = {("config.py", "MODELS"), ("models.py", "BUILDERS"), ("config.py", "DEFAULT_MODELS")}
+REGISTRIES = {("config.py", "MODELS"), ("config.py", "DEFAULT_MODELS")}
 
 
 def _sha(text: str | bytes) -> str:

@@ -18,9 +18,10 @@ import jinja2
 from . import MnistReportError, __version__, interrupts, log, markup, view
 from .config import MODELS
 from .figures import ensure_comparison_figures, ensure_experiment_figures
+from .notebook import notebook_bytes
 from .provenance import function_source
 from .results import (BEST_MODEL_RULE, FILE_MODE, MODEL_FILE, best_folder, is_quick,
-                      load_levers, load_results, load_sweep, validation_accuracy,
+                      load_results, validation_accuracy,
                       write_bytes_atomic, write_json_atomic)
 
 # The repository's templates/ folder, installed as the package mnist_core.templates: found
@@ -29,6 +30,7 @@ TEMPLATE_DIR = Path(str(resources.files("mnist_core.templates")))
 HTML_FILE = "tutorial.html"
 PDF_FILE = "tutorial.pdf"
 TYPST_FILE = "tutorial.typ"
+NOTEBOOK_FILE = "tutorial.ipynb"
 
 
 def pct(value: float, digits: int = 2) -> str:
@@ -77,55 +79,6 @@ def comparison_steps(ordered: list[dict]) -> list[dict]:
     return steps
 
 
-def load_benchmarks(out: Path, data_sha256: str) -> dict | None:
-    """Rows of every ``benchmarks*/models.json`` in ``out`` and the test-accuracy spread by model.
-
-    The benchmark (benchmarks/models_benchmark.py) writes them; the documents show them when
-    present, so the reference Keras convnet stands beside our models. Each row carries the
-    result key of its configuration: ``current`` says whether today's code would give the
-    same key (rows without one are from older code).
-    """
-    from .config import default_config
-    from .provenance import experiment_key, key_inputs
-
-    import json
-    import statistics
-
-    rows = []
-    for path in sorted(Path(out).glob("benchmarks*/models.json")):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if not data.get("quick"):
-            # Which benchmark run a row is from: rows of one run share their code.
-            rows.extend({**row, "run": path.parent.name} for row in data.get("rows", []))
-    if not rows:
-        return None
-    for row in rows:
-        try:
-            today = experiment_key(key_inputs(default_config(row["model"], seed=row["seed"]),
-                                              data_sha256))
-        except Exception:  # a model that no longer exists
-            today = None
-        row["current"] = row.get("key") is not None and row.get("key") == today
-    rows.sort(key=lambda r: (r["model"], r["seed"]))
-    spread = {}
-    for model in dict.fromkeys(r["model"] for r in rows):
-        mine = [r for r in rows if r["model"] == model]
-        # One configuration's seeds: today's where there are any, else those of the benchmark
-        # run with the most (rows of different code are different models, not more seeds of
-        # one; a row's key names its seed too, so it cannot group them).
-        by_run: dict = {}
-        for r in mine:
-            by_run.setdefault(r["run"], []).append(r)
-        same = [r for r in mine if r["current"]] or max(by_run.values(), key=len)
-        accs = [r["test_accuracy"] for r in same]
-        spread[model] = {"seeds": [r["seed"] for r in same],
-                         "mean": statistics.mean(accs), "min": min(accs), "max": max(accs)}
-    return {"rows": rows, "spread": spread, "current": all(r["current"] for r in rows)}
-
-
 def build_context(out: Path, folders: list[Path], stale: dict[str, list[str]] | None = None) -> dict:
     """Everything the narrative needs, from the results folders alone."""
     loaded = {folder: load_results(folder) for folder in folders}
@@ -137,6 +90,9 @@ def build_context(out: Path, folders: list[Path], stale: dict[str, list[str]] | 
         loaded[best_at]["recognize_example"] = example
     experiments = {}
     for folder, results in loaded.items():
+        drawn = network_pictures(folder, results)
+        if drawn:
+            results["pictures"] = drawn
         ensure_experiment_figures(folder, results)
         experiments[results["experiment"]] = _experiment_view(results, folder, out)
     ordered = [experiments[m] for m in MODELS if m in experiments]
@@ -150,9 +106,6 @@ def build_context(out: Path, folders: list[Path], stale: dict[str, list[str]] | 
             "figures": {p.stem: os.path.relpath(p, out) for p in sorted(comp_dir.glob("*.svg"))},
             "steps": comparison_steps(ordered),
             "total_training_s": sum(e["wall_time_s"] for e in ordered),
-            "benchmark": load_benchmarks(out, main["data"]["sha256"]),
-            "levers": load_levers(out),
-            "sweep": load_sweep(out),
         }
     stale = stale or {}
     shown = []
@@ -172,41 +125,91 @@ def build_context(out: Path, folders: list[Path], stale: dict[str, list[str]] | 
         "stale": stale,
         "version": __version__,
         "source": function_source,
+        "build_call": build_call,
+        "epochs_setting": "{" + ", ".join(f'"{e["experiment"]}": {e["config"]["epochs"]}'
+                                          for e in ordered) + "}",
+        "publication": publication(),
     }
 
 
-def worked_example(folder: Path) -> dict | None:
-    """The tutorial's "recognize your own digit" example through this folder's model.
+def build_call(model: str) -> str:
+    """How the notebook calls ``models.build_<model>``: with the epochs and the steps per
+    epoch where its learning-rate schedule needs them."""
+    signature = function_source("models.py", f"build_{model}").split(")")[0]
+    if "steps_per_epoch" in signature:
+        return f'build_{model}(EPOCHS["{model}"], steps_per_epoch)'
+    return f"build_{model}()"
 
-    Made for the documents only, so at render time, not in training (it is not part of the
-    result key); cached beside the model with a stamp of what it depends on, so that only
-    the first render after a change loads TensorFlow. None when it cannot be made here.
+
+def publication(project: Path | None = None) -> dict:
+    """Author, licence and repository of this copy of the tutorial, from the Quarto site's
+    ``_quarto.yml`` (``author``, ``license``, ``website: repo-url``) where there is one, so
+    that both tellings credit the same people."""
+    import yaml
+
+    path = Path(project or Path.cwd()) / "_quarto.yml"
+    try:
+        meta = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    website = meta.get("website") or {}
+    return {"author": meta.get("author"), "license": meta.get("license"),
+            "repository": website.get("repo-url")}
+
+
+def _cached_beside_model(folder: Path, name: str, sources: list[Path], make) -> dict | None:
+    """``make(model_path)``, cached in ``folder/name`` with a stamp of the model and of the
+    ``sources`` it depends on, so that only the first render after a change loads TensorFlow.
+
+    For what the documents add to a result (not part of its key). None when the folder has
+    no model or it cannot be made here.
     """
     import hashlib
     import json
 
-    from . import predict
-
     model = Path(folder) / MODEL_FILE
     if not model.is_file():
         return None
-    stamp = hashlib.sha256(Path(predict.__file__).read_bytes()
-                           + Path(predict.EXAMPLE_IMAGE).read_bytes()
+    stamp = hashlib.sha256(b"".join(Path(p).read_bytes() for p in sources)
                            + str(model.stat().st_mtime_ns).encode()).hexdigest()
-    cache = Path(folder) / "recognize_example.json"
+    cache = Path(folder) / name
     try:
         cached = json.loads(cache.read_text())
         if cached.get("stamp") == stamp:
-            return cached["example"]
+            return cached["value"]
     except (OSError, ValueError):
         pass
     try:
-        example = predict.recognize_example(predict.Recognizer(model), predict.EXAMPLE_IMAGE)
+        value = make(model)
     except (ImportError, MnistReportError) as exc:
-        log(f"worked example skipped: {exc}")
+        log(f"{cache.stem.replace('_', ' ')} skipped: {exc}")
         return None
-    write_json_atomic(cache, {"stamp": stamp, "example": example})
-    return example
+    write_json_atomic(cache, {"stamp": stamp, "value": value})
+    return value
+
+
+def worked_example(folder: Path) -> dict | None:
+    """The tutorial's "recognize your own digit" example through this folder's model."""
+    from . import predict, preprocess
+
+    return _cached_beside_model(
+        folder, "recognize_example.json",
+        [Path(predict.__file__), Path(preprocess.__file__), Path(predict.EXAMPLE_IMAGE)],
+        lambda model: predict.recognize_example(predict.Recognizer(model), predict.EXAMPLE_IMAGE))
+
+
+def network_pictures(folder: Path, results: dict) -> dict | None:
+    """Filters, feature maps and augmented digits of a convolutional model (``pictures``),
+    for its first correctly read test digit."""
+    if results["model"]["input_kind"] != "image" or not results["analysis"]["correct_samples"]:
+        return None
+    import numpy as np
+
+    from . import pictures
+
+    digit = np.array(results["analysis"]["correct_samples"][0]["image"], dtype=np.uint8)
+    return _cached_beside_model(folder, "network_pictures.json", [Path(pictures.__file__)],
+                                lambda model: pictures.network_pictures(model, digit))
 
 
 def _environment() -> jinja2.Environment:
@@ -221,10 +224,15 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def narrative(context: dict, env: jinja2.Environment | None = None) -> list:
-    """The narrative's Markdown tokens, for both documents."""
+def narrative_text(context: dict, env: jinja2.Environment | None = None) -> str:
+    """The narrative in Markdown, for every document."""
     env = env or _environment()
-    return markup.parse(env.get_template("tutorial.md.j2").render(**context))
+    return env.get_template("tutorial.md.j2").render(**context)
+
+
+def narrative(context: dict, env: jinja2.Environment | None = None) -> list:
+    """The narrative's Markdown tokens, for the HTML and the PDF."""
+    return markup.parse(narrative_text(context, env))
 
 
 def _data_uri(path: Path) -> str:
@@ -234,8 +242,8 @@ def _data_uri(path: Path) -> str:
 
 # Figure widths in the PDF, by label: grids of small digits read well at half width.
 GRID_FIGURES = {"fig-train-samples", "fig-correct", "fig-wrong", "fig-confident-mistakes",
-                "fig-confusion"}
-WIDE_FIGURES = {"fig-recognize"}
+                "fig-confusion", "fig-augmented"}
+WIDE_FIGURES = {"fig-recognize", "fig-corruptions", "fig-feature-maps"}
 
 
 def figure_width(label: str) -> str:
@@ -297,10 +305,13 @@ def render_documents(out: Path, folders: list[Path],
     env = _environment()
     context = build_context(out, folders, stale)
     context["widget"] = _widget(out, context["best"])
-    tokens = narrative(context, env)
+    text = narrative_text(context, env)
+    tokens = markup.parse(text)
     html_path = render_html(tokens, context, out, env)
     interrupts.checkpoint("html-written")
     interrupts.check()
     pdf_path = render_pdf(tokens, context, out, env)
-    log(f"wrote {html_path} and {pdf_path}")
-    return {"html": html_path, "pdf": pdf_path}
+    notebook_path = out / NOTEBOOK_FILE
+    write_bytes_atomic(notebook_path, notebook_bytes(text))
+    log(f"wrote {html_path}, {pdf_path} and {notebook_path}")
+    return {"html": html_path, "pdf": pdf_path, "notebook": notebook_path}

@@ -174,34 +174,3 @@ def best_model_folder(out: Path) -> Path:
         raise MnistReportError(f"no trained model in {out}; run `mnist-report build` first "
                                "(or pass --model PATH)")
     return best_folder(found)
-
-
-def _jsonl_rows(out: Path, name: str) -> list[dict]:
-    """Rows of every ``benchmarks*/NAME`` under ``out``, the newest per variant and seed.
-
-    A file or line that cannot be read counts as absent, since these measurements decorate the
-    documents and never decide anything.
-    """
-    rows: dict[tuple, dict] = {}
-    for path in sorted(Path(out).glob(f"benchmarks*/{name}")):
-        try:
-            lines = path.read_text().splitlines()
-        except OSError:
-            continue
-        for line in lines:
-            try:
-                row = json.loads(line)
-                rows[(row["variant"], row["seed"])] = row
-            except (ValueError, KeyError, TypeError):
-                continue
-    return list(rows.values())
-
-
-def load_levers(out: Path) -> list[dict]:
-    """What each lever did to the cnn (``benchmarks/cnn_levers.py train``), oldest first."""
-    return _jsonl_rows(out, "levers.jsonl")
-
-
-def load_sweep(out: Path) -> list[dict]:
-    """Variants of the cnn's recipe over several seeds (``benchmarks/gpu_sweep.py``)."""
-    return [r for r in _jsonl_rows(out, "gpu_sweep.jsonl") if "val_accuracy" in r]

@@ -1,21 +1,41 @@
-"""Train one experiment: seed everything, format the data, fit, time each epoch."""
+"""Train one experiment: format the data, seed everything, fit, time each epoch.
+
+``prepare`` and ``fit`` are the plain Keras the tutorial shows and its notebook runs;
+``train`` is the build's wrapper around them: seeds, precision, progress and Ctrl-C.
+"""
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import keras
 import numpy as np
 import tensorflow as tf
+from keras import layers
 
 from . import interrupts
 from .config import MODELS, ExperimentConfig
-from .data import Mnist, as_image_batch, flatten_and_scale, one_hot
-from .models import augment_batch, build_model
+from .data import Mnist
+from .models import build_model
+
+
+def prepare(images: np.ndarray, labels: np.ndarray, flat: bool):
+    """Images as floats in [0, 1], in rows of 784 (``flat``) or as 28x28x1 pictures, and
+    each label as ten numbers, a 1 at the digit's place (what cross-entropy compares with)."""
+    shape = (-1, 784) if flat else (-1, 28, 28, 1)
+    x = images.reshape(shape).astype("float32") / 255
+    y = keras.utils.to_categorical(labels, 10)
+    return x, y
+
+
+def fit(model: keras.Model, x, y, validation_data, epochs: int, batch_size: int | None = 128,
+        callbacks=(), **options) -> keras.callbacks.History:
+    """Train ``model``; ``history.history`` keeps each epoch's loss and accuracy."""
+    return model.fit(x, y, batch_size=batch_size, epochs=epochs,
+                     validation_data=validation_data, callbacks=list(callbacks), **options)
 
 
 @dataclass
@@ -34,7 +54,7 @@ class Splits:
 
 def make_splits(data: Mnist, config: ExperimentConfig) -> Splits:
     """Format the data for the model and hold the last ``val_size`` training images out."""
-    fmt = flatten_and_scale if MODELS[config.model].input_kind == "flat" else as_image_batch
+    flat = MODELS[config.model].input_kind == "flat"
     x, y = data.x_train, data.y_train
     if config.train_limit:
         x, y = x[: config.train_limit], y[: config.train_limit]
@@ -42,12 +62,11 @@ def make_splits(data: Mnist, config: ExperimentConfig) -> Splits:
     x_test, y_test = data.x_test, data.y_test
     if config.test_limit:
         x_test, y_test = x_test[: config.test_limit], y_test[: config.test_limit]
-    return Splits(
-        x_train=fmt(x[:cut]), y_train=one_hot(y[:cut]),
-        x_val=fmt(x[cut:]), y_val=one_hot(y[cut:]),
-        x_test=fmt(x_test), y_test=one_hot(y_test),
-        test_images=x_test, test_labels=y_test,
-    )
+    x_train, y_train = prepare(x[:cut], y[:cut], flat)
+    x_val, y_val = prepare(x[cut:], y[cut:], flat)
+    x_test_ready, y_test_ready = prepare(x_test, y_test, flat)
+    return Splits(x_train, y_train, x_val, y_val, x_test_ready, y_test_ready,
+                  test_images=x_test, test_labels=y_test)
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -77,7 +96,7 @@ class Progress(keras.callbacks.Callback):
     """One line per epoch a person can read: where the build is and how long is left.
 
     ``later``: the training still to come after this model, as a multiple of this model's
-    (from ``experiments.TRAIN_COST``), so the line can estimate the rest of the build too.
+    (from ``ModelInfo.train_cost``), so the line can estimate the rest of the build too.
     """
 
     def __init__(self, name: str, epochs: int, position: tuple[int, int] = (1, 1),
@@ -135,7 +154,72 @@ def built(config: ExperimentConfig, steps_per_epoch: int,
           precision: str = "float32") -> keras.Model:
     """The model of ``config``, its layers computing in ``precision`` (weights stay float32)."""
     with computing_in(precision):
-        return build_model(config, steps_per_epoch)
+        model = build_model(config, steps_per_epoch)
+    if precision != "float32":
+        # The probabilities in float32: bfloat16 keeps 8 bits of mantissa, too few for the loss.
+        model.layers[-1].dtype_policy = keras.DTypePolicy("float32")
+    return model
+
+
+@keras.saving.register_keras_serializable(package="mnist_core")
+class FusedBatchNorm(layers.BatchNormalization):
+    """Keras' batch norm, trained with TensorFlow's one fused kernel: the same weights, the
+    same statistics, the same inference, in fewer operations (Keras 3 computes the batch
+    statistics and the normalisation as separate ones, keras-team/keras-core#225)."""
+
+    def call(self, inputs, training=None, mask=None):
+        fusable = (keras.backend.backend() == "tensorflow" and len(inputs.shape) == 4
+                   and self.axis in (-1, 3) and mask is None and not self.renorm)
+        if not (training and self.trainable and fusable):
+            return super().call(inputs, training=training, mask=mask)
+        outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            inputs, self.gamma, self.beta, epsilon=self.epsilon, is_training=True)
+        # The op returns the unbiased variance; Keras keeps the biased one, as moments gives.
+        n = tf.cast(tf.size(inputs) // tf.shape(inputs)[-1], variance.dtype)
+        variance = variance * (n - 1.0) / n
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+        self.moving_variance.assign(
+            self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
+        return outputs
+
+
+def for_training(model: keras.Model, precision: str) -> tuple[keras.Model, keras.Layer | None]:
+    """What the build trains in place of ``model``, the same network computed faster on a CPU:
+    batch norm through ``FusedBatchNorm``, and the augmentation layers (a layer named
+    "augment") taken out, for the input pipeline to apply (``augmented_batches``), so that
+    they run beside the training step rather than inside it. (network, augmentation or None).
+    """
+    augment = next((layer for layer in model.layers if layer.name == "augment"), None)
+    network = keras.Model(augment.output, model.output) if augment is not None else model
+    has_batch_norm = any(type(layer) is layers.BatchNormalization for layer in network.layers)
+    if augment is None and not has_batch_norm:
+        return model, None
+
+    def clone(layer):
+        kind = FusedBatchNorm if type(layer) is layers.BatchNormalization else type(layer)
+        return kind.from_config(layer.get_config())
+
+    with computing_in(precision):
+        fast = keras.models.clone_model(network, clone_function=clone)
+    if precision != "float32":
+        fast.layers[-1].dtype_policy = keras.DTypePolicy("float32")
+    fast.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"])
+    return fast, augment
+
+
+def copy_trained(trained: keras.Model, into: keras.Model) -> keras.Model:
+    """``into`` (the same network, maybe with its augmentation layers) with the weights of
+    ``trained``, layer by layer in order, and its optimizer's state, so that it saves and
+    loads as the trained model would."""
+    def weighted(model):
+        return [layer for layer in model.layers if layer.weights and layer.name != "augment"]
+
+    for source, target in zip(weighted(trained), weighted(into), strict=True):
+        target.set_weights(source.get_weights())
+    into.optimizer.build(into.trainable_variables)
+    for target, source in zip(into.optimizer.variables, trained.optimizer.variables, strict=True):
+        target.assign(source)
+    return into
 
 
 def seed_everything(seed: int) -> None:
@@ -145,38 +229,25 @@ def seed_everything(seed: int) -> None:
 
 
 def augmented_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
-                      augment: Callable | None = None, prefetch: int = 2) -> tf.data.Dataset:
-    """Shuffled batches, each augmented afresh (``augment``, default the cnn's), without end:
-    fit it with ``steps_per_epoch``. ``prefetch``: batches made ahead (-1: tf.data's tuning)."""
-    augment = augment or augment_batch
+                      augment: keras.Layer) -> tf.data.Dataset:
+    """Shuffled batches, each through ``augment`` afresh, without end: fit it with
+    ``steps_per_epoch``."""
     batches = (
         tf.data.Dataset.from_tensor_slices((x, y))
         .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size)
         # One map call per batch: vectorised, and deterministic with a single worker.
-        .map(lambda images, labels: (augment(images), labels), num_parallel_calls=1)
-        # One iterator for the whole fit: Keras otherwise makes one per epoch, and each
-        # tear-down can wait (see below).
+        .map(lambda images, labels: (augment(images, training=True), labels),
+             num_parallel_calls=1)
+        # One iterator for the whole fit: Keras otherwise makes one per epoch.
         .repeat()
-        # Depth 0-8 or tf.data's tuning all ran the cnn equally fast (cnn_levers.py speed).
-        .prefetch(prefetch)
+        .prefetch(2)
     )
-    if prefetch == tf.data.AUTOTUNE:
-        return batches
     # Nothing here is tuned, so no autotuning thread: deleting an iterator waits for that
-    # thread's sleep between optimisations, which grows to a minute, and so fit() sat idle
-    # for 0-52 s after its last epoch (py-spy and gdb: ~IteratorResource waiting on
-    # Model::OptimizeLoop; measured in CI builds and benchmarks on the AMD EPYC machine).
+    # thread's sleep between optimisations, which left fit() idle after its last epoch.
     options = tf.data.Options()
     options.autotune.enabled = False
     return batches.with_options(options)
-
-
-def training_data(config: ExperimentConfig, splits: Splits):
-    """Arrays as they are, or a tf.data pipeline that augments every batch afresh."""
-    if not MODELS[config.model].augment:
-        return splits.x_train, splits.y_train
-    return augmented_batches(splits.x_train, splits.y_train, config.batch_size, config.seed)
 
 
 def train(config: ExperimentConfig, splits: Splits,
@@ -191,33 +262,25 @@ def train(config: ExperimentConfig, splits: Splits,
     seed_everything(config.seed)
     steps = -(-len(splits.x_train) // config.batch_size)
     model = built(config, steps, precision)
+    network, augment = for_training(model, precision)
     timer = EpochTimer()
     validation = (splits.x_val, splits.y_val) if len(splits.x_val) else None
+    callbacks = [timer, StopBetweenBatches(), Progress(config.model, config.epochs, position, later)]
+    verbose = 1 if sys.stdout.isatty() else 0
     start = time.perf_counter()
-    data = training_data(config, splits)
-    pipeline = isinstance(data, tf.data.Dataset)  # it batches and shuffles by itself
     with interrupts.deferred():
-        fit = model.fit(
-            *((data,) if pipeline else data),
-            batch_size=None if pipeline else config.batch_size,
-            shuffle=not pipeline,
-            steps_per_epoch=steps if pipeline else None,
-            epochs=config.epochs,
-            validation_data=validation,
-            callbacks=[timer, StopBetweenBatches(), Progress(config.model, config.epochs, position, later)],
-            verbose=1 if sys.stdout.isatty() else 0,
-        )
+        if augment is None:
+            history = fit(network, splits.x_train, splits.y_train, validation, config.epochs,
+                          config.batch_size, callbacks, verbose=verbose)
+        else:
+            batches = augmented_batches(splits.x_train, splits.y_train, config.batch_size,
+                                        config.seed, augment)
+            history = fit(network, batches, None, validation, config.epochs, None, callbacks,
+                          steps_per_epoch=steps, shuffle=False, verbose=verbose)
     wall = time.perf_counter() - start
-    if precision != "float32":
-        # Evaluated, saved and exported in float32 (the weights are float32 already): CPUs
-        # without bfloat16 instructions answer at full speed, and so does ONNX Runtime Web.
-        network = built(config, steps)
-        network.set_weights(model.get_weights())
-        # The optimizer's state too, so the saved model loads as a trained one does.
-        network.optimizer.build(network.trainable_variables)
-        for mine, trained in zip(network.optimizer.variables, model.optimizer.variables,
-                                 strict=True):
-            mine.assign(trained)
-        model = network
-    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    if network is not model or precision != "float32":
+        # Evaluated, saved and exported as the plain Keras model of the builder, in float32:
+        # CPUs without bfloat16 instructions answer at full speed, and so does ONNX Runtime Web.
+        model = copy_trained(network, built(config, steps))
+    history = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     return TrainedRun(model, history, timer.times, wall, len(splits.x_train), precision)

@@ -9,11 +9,11 @@ TensorFlow, no matplotlib, no files.
 from __future__ import annotations
 
 import re
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from .config import PRECISION_VARIABLE, REFERENCE_MODEL
 from .results import validation_accuracy
 
 
@@ -105,6 +105,13 @@ def _calibration(results: dict) -> str:
     return f"{cal['test_ece_before']:.1%} -> {cal['test_ece_after']:.1%}"
 
 
+def _time_ratio(run: dict, runs: list[dict]) -> str:
+    peer = next((r for r in runs if r["experiment"] == REFERENCE_MODEL), None)
+    if peer is None:
+        return "-"
+    return f"{run['training']['wall_time_s'] / peer['training']['wall_time_s']:.2f}x"
+
+
 def models_table(runs: list[dict]) -> Table:
     """The models side by side: size, training cost, accuracy (one results.json each).
 
@@ -114,147 +121,50 @@ def models_table(runs: list[dict]) -> Table:
     """
     rows = []
     for r in runs:
-        train, test = r["metrics"]["train"], r["metrics"]["test"]
-        rows.append([r["experiment"], f"{r['model']['params_total']:,}", str(r["config"]["epochs"]),
-                     f"{r['training']['wall_time_s']:.0f} s", f"{train['accuracy']:.2%}",
-                     f"{validation_accuracy(r):.2%}", f"{test['accuracy']:.2%}",
-                     f"{test['errors']:,} / {test['size']:,}", _calibration(r)])
-    return (["Model", "Parameters", "Epochs", "Training time", "Train accuracy",
-             "Validation accuracy", "Test accuracy", "Test errors", "Calibration error"],
-            rows, "lrrrrrrrr")
+        test = r["metrics"]["test"]
+        rows.append([r["experiment"], f"{r['model']['params_trainable']:,}",
+                     str(r["config"]["epochs"]), f"{r['training']['wall_time_s']:.0f} s",
+                     _time_ratio(r, runs), f"{validation_accuracy(r):.2%}",
+                     f"{test['accuracy']:.2%} ({test['errors']:,})", _calibration(r)])
+    return (["Model", "Parameters", "Epochs", "Training", "Time x example", "Validation",
+             "Test (errors)", "Calibration error"], rows, "lrrrrrrr")
 
 
-def _reference(row: dict) -> str:
-    ref = row.get("reference_wall_s")
-    return f"{row['wall_s'] / ref:.2f}x" if ref else "-"
+def robustness_table(runs: list[dict]) -> Table:
+    """Test error under each corruption, one column per model, and the mean over the kinds."""
+    runs = [r for r in runs if r.get("robustness")]
+    kinds = list(runs[0]["robustness"]["kinds"]) if runs else []
+    rows = [[kind, *(f"{100 * (1 - r['robustness']['kinds'][kind]['accuracy']):.1f}"
+                     for r in runs)] for kind in kinds]
+    clean = ["none (clean)", *(f"{100 * (1 - r['metrics']['test']['accuracy']):.1f}" for r in runs)]
+    mean = ["**mean of the corruptions**", *(
+        f"**{100 * robustness_mean_error(r):.1f}**" for r in runs)]
+    return (["Corruption", *(r["experiment"] for r in runs)], [clean, *rows, mean],
+            "l" + "r" * len(runs))
 
 
-def _is_before(row: dict) -> bool:
-    """The cnn as it was before the levers: the row every other one is measured against."""
-    return row["variant"].startswith("before")
+def robustness_mean_error(results: dict) -> float:
+    kinds = results["robustness"]["kinds"].values()
+    return 1 - sum(k["accuracy"] for k in kinds) / len(kinds)
 
 
-def _change(row: dict) -> str:
-    """What the variant changes; rows timed with the fused batch norm say so, since their
-    times are not comparable with the rows timed before it."""
-    change = row.get("change", row["variant"])
-    return change + (" (fused batch norm)" if row.get("batch_norm") == "fused" else "")
-
-
-def _cost(row: dict, base: dict | None) -> str:
-    """The row's time against the cnn before when both were timed with the same batch norm,
-    else against the Keras example trained in the same process."""
-    if base and row.get("batch_norm") == base.get("batch_norm"):
-        return (f"{row['wall_s'] / base['wall_s']:.2f}x the time of the cnn before "
-                f"({base['wall_s']:.0f} s)")
-    if row.get("reference_wall_s"):
-        return f"{_reference(row)} the time of the Keras example trained beside it"
-    return "not timed beside a peer"
-
-
-def levers_table(rows: list[dict]) -> Table:
-    """Each variant of the cnn tried on the validation split: its cost and its accuracy.
-
-    Training time is wall-clock on a shared 2-core machine; "x Keras example" divides it by
-    the Keras example's time measured in the same process, the figure that transfers.
-    """
-    rows = sorted(rows, key=lambda r: not _is_before(r))
-    table = []
-    for r in rows:
-        val = f"{r['val_accuracy']:.2%}"
-        if r.get("ema"):
-            val += f" ({r['val_accuracy_last_weights']:.2%} before the weight average)"
-        table.append([f"`{r['variant']}`: {md_escape(_change(r))}",
-                      f"{r['wall_s']:.0f} s", _reference(r), val, f"{r['val_accuracy_tta']:.2%}"])
-    return (["Variant", "Training time", "x Keras example", "Validation accuracy",
-             "With test-time shifts"], table, "lrrrr")
-
-
-def sweep_table(rows: list[dict], base_name: str = "base") -> Table:
-    """Each variant's mean validation accuracy over seeds, best first, and its mean difference
-    from ``base_name`` on the same seeds (pairing by seed removes much of the run-to-run noise)."""
-    by: dict[str, list[dict]] = {}
-    for r in rows:
-        by.setdefault(r["variant"], []).append(r)
-    base = {r["seed"]: r["val_accuracy"] for r in by.get(base_name, [])}
-    table = []
-    for name, runs in sorted(by.items(), key=lambda kv: -statistics.fmean(
-            r["val_accuracy"] for r in kv[1])):
-        accs = [r["val_accuracy"] for r in runs]
-        paired = [r["val_accuracy"] - base[r["seed"]] for r in runs if r["seed"] in base]
-        table.append([
-            f"`{name}`: {md_escape(runs[0].get('change', name))}", str(len(runs)),
-            f"{statistics.fmean(accs):.2%}",
-            f"{statistics.stdev(accs):.2%}" if len(accs) > 1 else "-",
-            f"{_points([statistics.fmean(paired)])}" if paired and name != base_name else "-"])
-    return (["Variant", "Seeds", "Mean validation accuracy", "Spread (sd)",
-             f"Points vs {base_name}, same seeds"], table, "lrrrr")
-
-
-# The test-time augmentation schemes benchmarks/gpu_sweep.py measures, in words.
-TTA_SCHEMES = {
-    "shift8": "the image and its eight one-pixel shifts (what the cnn does)",
-    "shift4": "the image and its four one-pixel shifts (up, down, left, right)",
-    "shift4_roll": "the same four shifts, wrapped around the edge",
-    "rot3": "the image and its rotations by -3 and +3 degrees",
-    "zoom5": "the image and its zooms by -5% and +5%",
-    "shift4_rot3_zoom5": "the image, four shifts, two rotations and two zooms",
-}
-
-
-def tta_table(rows: list[dict]) -> Table:
-    """What averaging the softmax over several views of each validation image did, per run of
-    the sweep: the mean change in points from one view, and how many runs it moved."""
-    rows = [r for r in rows if "tta" in r]
-    table = []
-    for scheme, words in TTA_SCHEMES.items():
-        diffs = [r["tta"][scheme] - r["tta"]["none"] for r in rows if scheme in r["tta"]]
-        if not diffs:
-            continue
-        up, down = sum(d > 1e-9 for d in diffs), sum(d < -1e-9 for d in diffs)
-        table.append([md_escape(words), str(len(diffs)), _points([statistics.fmean(diffs)]),
-                      f"{up} / {len(diffs) - up - down} / {down}"])
-    return (["Views averaged", "Runs", "Points vs one view (mean)", "Runs up / level / down"],
-            table, "lrrr")
-
-
-def _points(diffs: list[float]) -> str:
-    # Rounded first, so that a difference of a float's last bit does not print as -0.00.
-    return ", ".join(f"{round(100 * d, 2) + 0.0:+.2f}" for d in diffs)
-
-
-NO_LEVERS = ("This results folder holds no lever measurements yet (they take a training run "
-             "each): `python benchmarks/cnn_levers.py train --reference --variants "
-             "before,d3_e15` makes the first two rows; the README lists every variant tried.")
-
-
-def levers_sentences(rows: list[dict]) -> list[str]:
-    """What each lever bought or cost on the validation split, in words, with the numbers."""
-    base = next((r for r in rows if _is_before(r)), None)
-    said = []
-    if base:
-        for r in rows:
-            if r is base:
-                continue
-            change = _change(r)
-            said.append(
-                f"{md_escape(change[0].upper() + change[1:])}: {r['wall_s']:.0f} s, "
-                f"{_cost(r, base)}, for {r['val_accuracy']:.2%} validation accuracy "
-                f"({_points([r['val_accuracy'] - base['val_accuracy']])} points).")
-    ema = [r["val_accuracy"] - r["val_accuracy_last_weights"] for r in rows if r.get("ema")]
-    if ema:
-        verdict = ("a gain" if min(ema) > 0 else
-                   "no steady gain: batch normalisation keeps statistics of the raw weights, "
-                   "which the averaged weights do not match")
-        said.append(f"An exponential moving average of the weights (Keras' `use_ema`) changed "
-                    f"validation accuracy by {_points(ema)} points in the runs that used it: "
-                    f"{verdict}.")
-    tta = [r["val_accuracy_tta"] - r["val_accuracy"] for r in rows]
-    if tta:
-        verdict = "a gain" if min(tta) > 0 else "no steady gain for five times the work"
-        said.append(f"Averaging the answers for the image and its four one-pixel shifts "
-                    f"(test-time augmentation) changed validation accuracy by {_points(tta)} "
-                    f"points: {verdict}.")
+def robustness_sentences(runs: list[dict], best: dict) -> list[str]:
+    """What the robustness table says, in words: the best model's weak spots, and the Keras
+    example beside it."""
+    runs = [r for r in runs if r.get("robustness")]
+    if not best.get("robustness"):
+        return []
+    kinds = best["robustness"]["kinds"]
+    worst = sorted(kinds, key=lambda k: kinds[k]["accuracy"])[:3]
+    said = [f"The {best['experiment']} model, the best on clean digits, errs on "
+            f"{100 * robustness_mean_error(best):.1f}% of the corrupted ones on average; its "
+            "weakest kinds are " + _names([f"{k} ({100 * (1 - kinds[k]['accuracy']):.0f}% "
+                                          "wrong)" for k in worst]) + "."]
+    most = min(runs, key=robustness_mean_error)
+    if most is not best:
+        said.append(f"The most robust model here is {most['experiment']} "
+                    f"({100 * robustness_mean_error(most):.1f}% mean error): accuracy on clean "
+                    "digits does not carry over to digits unlike the training images.")
     return said
 
 
@@ -285,16 +195,70 @@ def training_sentence(results: dict) -> str:
             f"cores ({prov['cpu']}), about {training['images_per_s']:,.0f} images per second.")
 
 
-def precision_sentence(experiments: list[dict]) -> str:
-    """Which models of this build trained in bfloat16 (``experiments.training_precision``)."""
-    fast = [e for e in experiments if e["training"].get("precision") == "bfloat16"]
-    if not fast:
-        return ("In this build every model trained in float32 (the cnn trains in bfloat16 only "
-                "on a CPU with bfloat16 instructions).")
-    return " ".join(
-        f"In this build the {e['experiment']} model trained in bfloat16 on "
-        f"{e['provenance']['cpu']} ({e['training']['wall_time_s']:.0f} s); it is saved and "
-        "answers in float32." for e in fast)
+def summary_sentence(results: dict) -> str:
+    """What the counts under Keras' printed summary mean."""
+    model = results["model"]
+    trainable = model["params_trainable"]
+    fixed = model["params_total"] - trainable
+    optimizer = re.search(r"Optimizer params: ([\d,]+)", model["summary_text"])
+    said = (f"Keras' `model.summary()` prints the same layers. Its count that matters here is "
+            f"the **{trainable:,} trainable parameters**, the weights that training adjusts")
+    if fixed:
+        said += (f"; {fixed:,} more are statistics that batch normalisation keeps (not trained "
+                 "by the optimizer)")
+    if optimizer:
+        said += (f". After training the summary also counts the optimizer's {optimizer.group(1)} "
+                 "numbers (Adam keeps two running averages for every weight), which are not part "
+                 "of the network")
+    return said + "."
+
+
+def result_sentence(results: dict) -> str:
+    """One model's outcome in this build, in words."""
+    test, training = results["metrics"]["test"], results["training"]
+    return (f"In this build the {results['experiment']} model trained in "
+            f"{training['wall_time_s']:.0f} s and reads **{test['accuracy']:.2%}** of the test "
+            f"digits right ({test['errors']:,} errors), {validation_accuracy(results):.2%} of "
+            "the validation digits.")
+
+
+def build_sentences(experiments: list[dict]) -> list[str]:
+    """How this build's training ran: machine, precision, and speed beside the Keras example."""
+    said = []
+    for cpu in dict.fromkeys(e["provenance"]["cpu"] for e in experiments):
+        names = [e["experiment"] for e in experiments if e["provenance"]["cpu"] == cpu]
+        cores = next(e["provenance"]["cpu_count"] for e in experiments
+                     if e["provenance"]["cpu"] == cpu)
+        said.append(f"{_names(names)} trained on {cpu}, {cores} cores.")
+    for e in experiments:
+        precision = e["training"].get("precision", "float32")
+        if precision != "float32":
+            said.append(f"The {e['experiment']} model computed in {precision} (Keras' mixed "
+                        "precision: the CPU has bfloat16 instructions), and is saved and answers "
+                        f"in float32; `{PRECISION_VARIABLE}=float32` turns that off.")
+    peer = next((e for e in experiments if e["experiment"] == REFERENCE_MODEL), None)
+    if peer:
+        for e in experiments:
+            if e is not peer:
+                said.append(f"The {e['experiment']} model took {_time_ratio(e, experiments)} "
+                            f"the Keras example's training time ({e['training']['wall_time_s']:.0f} s "
+                            f"against {peer['training']['wall_time_s']:.0f} s).")
+    return said
+
+
+def publication_lines(publication: dict) -> list[str]:
+    """Who publishes this copy of the tutorial, under which licence, and where its source is."""
+    lines = []
+    if publication.get("author"):
+        lines.append(f"Published by {md_escape(publication['author'])}.")
+    if publication.get("license"):
+        lines.append(f"Licence of this tutorial: {md_escape(publication['license'])}.")
+    if publication.get("repository"):
+        lines.append(f"Source: <{publication['repository']}>.")
+    if not lines:
+        lines.append("Author, licence and repository: set `author`, `license` and "
+                     "`website: repo-url` in `_quarto.yml` to show them here.")
+    return lines
 
 
 def accuracy_sentence(results: dict) -> str:

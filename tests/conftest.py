@@ -119,12 +119,12 @@ def served_untrained_cnn(mnist):
     import numpy as np
 
     from mnist_core.config import default_config
-    from mnist_core.data import as_image_batch
     from mnist_core.models import ShiftedViews, build_model
+    from mnist_core.train import prepare
 
     keras.utils.set_random_seed(3)
     network = build_model(default_config("cnn"), steps_per_epoch=10)
-    x = as_image_batch(mnist.x_test[:20])
+    x, _ = prepare(mnist.x_test[:20], mnist.y_test[:20], flat=False)
     bare = np.asarray(network(x, training=False))
     threshold = float(np.median(bare.max(axis=1)))
     inputs = keras.Input(shape=(28, 28, 1))

@@ -35,6 +35,18 @@ def graph() -> dict[str, set[str]]:
     return {p.stem: imports(p) for p in PACKAGE.glob("*.py")}
 
 
+def reach(edges: dict[str, set[str]], node: str) -> set[str]:
+    """The modules ``node`` imports, directly or through others."""
+    seen: set[str] = set()
+    todo = [node]
+    while todo:
+        for nxt in edges.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
 def cycle(edges: dict[str, set[str]]) -> list[str] | None:
     """One import cycle as a list of modules, or None."""
     state: dict[str, int] = {}  # 1: on the current path, 2: done
@@ -79,16 +91,15 @@ def test_no_import_cycle_in_mnist_core():
 def test_documents_come_after_results():
     """results -> view -> documents: what trains never imports what renders."""
     edges = graph()
-
-    def reach(node: str, seen: set[str]) -> set[str]:
-        for nxt in edges.get(node, ()):
-            if nxt not in seen:
-                seen.add(nxt)
-                reach(nxt, seen)
-        return seen
-
     for lower in ("experiments", "train", "evaluate", "results", "data", "models"):
-        assert not reach(lower, set()) & {"render", "markup", "quarto", "build", "cli"}, lower
+        assert not reach(edges, lower) & {"render", "markup", "quarto", "build", "cli"}, lower
+
+
+def test_preprocessing_comes_before_recognition():
+    """preprocess -> predict, one way: like web/preprocess.js, the preprocessing knows no model."""
+    edges = graph()
+    assert "preprocess" in edges["predict"]
+    assert not reach(edges, "preprocess") & {"predict", "calibration", "results", "models"}
 
 
 def test_no_module_shadows_the_standard_library():

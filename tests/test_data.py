@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from mnist_core import MnistReportError
-from mnist_core.data import (LABEL_MAGIC, IMAGE_MAGIC, as_image_batch, describe_shapes,
-                             flatten_and_scale, idx_bytes, load_mnist, one_hot, parse_idx)
+from mnist_core.data import (LABEL_MAGIC, IMAGE_MAGIC, describe_shapes, idx_bytes, load_data,
+                             load_mnist, parse_idx)
 
 FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
          "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
@@ -167,11 +167,21 @@ def test_swapped_files_are_caught(mnist_dir, tmp_path):
 
 
 def test_formatting_for_the_networks(mnist):
-    flat = flatten_and_scale(mnist.x_train[:100])
+    from mnist_core.train import prepare
+
+    flat, labels = prepare(mnist.x_train[:100], mnist.y_train[:100], flat=True)
     assert flat.shape == (100, 784) and flat.dtype == np.float32
     assert 0.0 <= flat.min() and flat.max() == 1.0
     assert np.array_equal(flat[0].reshape(28, 28) * 255, mnist.x_train[0].astype(np.float32))
-    assert as_image_batch(mnist.x_train[:3]).shape == (3, 28, 28, 1)
-    labels = one_hot(mnist.y_train[:10])
-    assert labels.shape == (10, 10) and labels.sum() == 10
-    assert labels.argmax(axis=1).tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert prepare(mnist.x_train[:3], mnist.y_train[:3], flat=False)[0].shape == (3, 28, 28, 1)
+    assert labels.shape == (100, 10) and labels.sum() == 100
+    assert labels[:10].argmax(axis=1).tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+
+
+def test_the_notebooks_loader_reads_the_same_digits(mnist, mnist_dir, monkeypatch):
+    """``load_data``, the tutorial's plain loader, gives the arrays the checked loader gives."""
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_dir))
+    (x_train, y_train), (x_test, y_test) = load_data()
+    for got, want in ((x_train, mnist.x_train), (y_train, mnist.y_train),
+                      (x_test, mnist.x_test), (y_test, mnist.y_test)):
+        assert got.dtype == np.uint8 and np.array_equal(got, want)

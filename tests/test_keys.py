@@ -35,13 +35,14 @@ def edit(path: Path, old: str, new: str) -> None:
 def test_the_walk_finds_each_models_own_helpers():
     cnn, classic = prints(PACKAGE_DIR, "cnn"), prints(PACKAGE_DIR, "classic")
     # Reached through build_cnn's calls, not listed by hand.
-    assert {"models.py:build_cnn", "models.py:conv_bn_relu", "models.py:OneCycle"} <= set(cnn)
+    assert {"models.py:build_cnn", "models.py:conv_bn_relu"} <= set(cnn)
     assert "models.py:conv_bn_relu" not in classic and "models.py:build_cnn" not in classic
     for shared in ("train.py:train", "train.py:make_splits", "evaluate.py:evaluate",
-                   "data.py:one_hot", "models.py:<module>"):
+                   "train.py:prepare", "train.py:fit", "models.py:<module>"):
         assert shared in cnn and shared in classic
     # Documents-only code is not training code.
-    assert not any(name.startswith(("predict.py", "render.py", "figures.py")) for name in cnn)
+    documents_only = ("predict.py", "preprocess.py", "render.py", "figures.py")
+    assert not any(name.startswith(documents_only) for name in cnn)
 
 
 def test_docstring_comment_and_message_edits_change_no_key(package):
@@ -59,7 +60,7 @@ def test_docstring_comment_and_message_edits_change_no_key(package):
 
 def test_a_real_edit_of_one_builder_changes_that_models_key_only(package):
     before = {m: prints(package, m) for m in ("classic", "mlp", "cnn")}
-    edit(package / "models.py", "x = conv_bn_relu(inputs, 16)", "x = conv_bn_relu(inputs, 24)")
+    edit(package / "models.py", "x = conv_bn_relu(x, 16)", "x = conv_bn_relu(x, 24)")
     after = {m: prints(package, m) for m in ("classic", "mlp", "cnn")}
     assert after["classic"] == before["classic"] and after["mlp"] == before["mlp"]
     assert after["cnn"]["models.py:build_cnn"] != before["cnn"]["models.py:build_cnn"]
@@ -82,15 +83,15 @@ def test_shared_training_code_and_module_level_code_change_every_key(package):
     assert all(last[m]["models.py:<module>"] != after[m]["models.py:<module>"] for m in last)
 
 
-def test_augmentation_and_input_kind_are_in_the_key(monkeypatch):
+def test_test_time_shifts_and_input_kind_are_in_the_key(monkeypatch):
     config = default_config("cnn")
     before = key_inputs(config, "sha")
-    assert before["config"]["augment"] is True and before["config"]["input_kind"] == "image"
+    assert before["config"]["test_time_shifts"] is True and before["config"]["input_kind"] == "image"
     monkeypatch.setitem(config_module.MODELS, "cnn", dataclasses.replace(MODELS["cnn"],
-                                                                         augment=False))
+                                                                         test_time_shifts=False))
     after = key_inputs(config, "sha")
     assert experiment_key(after) != experiment_key(before)
-    # Title and summary only describe the model: editing them retrains nothing.
+    # Title, summary and costs only describe the model: editing them retrains nothing.
     monkeypatch.setitem(config_module.MODELS, "cnn", dataclasses.replace(
-        MODELS["cnn"], augment=True, summary="A reworded summary."))
+        MODELS["cnn"], test_time_shifts=True, summary="A reworded summary.", train_cost=9.0))
     assert experiment_key(key_inputs(config, "sha")) == experiment_key(before)

@@ -13,7 +13,10 @@ def test_classic_layers_and_parameters():
 
     model = build_model(default_config("classic"), steps_per_epoch=10)
     rows = summary_rows(model)
+    # The functional Model API, as the classic tutorial builds it: an Input, then the layers.
+    assert type(model).__name__ == "Functional"
     assert [(r["type"], r["output_shape"]) for r in rows] == [
+        ("InputLayer", "(None, 784)"),
         ("Dense", "(None, 64)"), ("Dropout", "(None, 64)"),
         ("Dense", "(None, 128)"), ("Dropout", "(None, 128)"),
         ("Dense", "(None, 32)"), ("Dense", "(None, 10)"),
@@ -50,70 +53,45 @@ def test_registry_models_build_and_predict(name, mnist):
     import numpy as np
 
     from mnist_core.config import MODELS
-    from mnist_core.data import as_image_batch, flatten_and_scale
     from mnist_core.models import build_model
+    from mnist_core.train import prepare
 
     model = build_model(default_config(name), steps_per_epoch=10)
     # The parameter counts the README's model table states.
     assert model.count_params() == {"mlp": 535_818, "cnn": 70_746}[name]
-    fmt = flatten_and_scale if MODELS[name].input_kind == "flat" else as_image_batch
-    probs = np.asarray(model(fmt(mnist.x_test[:4]), training=False))
+    x, _ = prepare(mnist.x_test[:4], mnist.y_test[:4], flat=MODELS[name].input_kind == "flat")
+    probs = np.asarray(model(x, training=False))
     assert probs.shape == (4, 10)
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
 
 
-def test_augmentation_moves_pixels_but_keeps_the_digit(mnist):
+def test_the_cnn_augments_in_training_only(mnist):
     import numpy as np
 
-    from mnist_core.data import as_image_batch
-    from mnist_core.models import augment_batch
+    from mnist_core.models import build_model
+    from mnist_core.train import prepare
 
-    images = as_image_batch(mnist.x_train[:64])
-    moved = np.asarray(augment_batch(images))
+    model = build_model(default_config("cnn"), steps_per_epoch=10)
+    augment = model.get_layer("augment")
+    images, _ = prepare(mnist.x_train[:64], mnist.y_train[:64], flat=False)
+    moved = np.asarray(augment(images, training=True))
     assert moved.shape == images.shape
     assert not np.allclose(moved, images)
     # Shifts of 2 px, 10-degree turns and 10% zooms keep the ink within the zoom factor squared.
     ink_ratio = moved.sum(axis=(1, 2, 3)) / images.sum(axis=(1, 2, 3))
     assert np.all((ink_ratio > 0.78) & (ink_ratio < 1.25))
+    assert np.array_equal(np.asarray(augment(images, training=False)), images)
 
 
-def test_one_cycle_schedule_shape():
-    from mnist_core.models import OneCycle
+def test_the_cnn_learning_rate_warms_up_then_decays():
+    from mnist_core.models import build_model
 
-    schedule = OneCycle(peak=1.0, total_steps=100, warmup_steps=10)
-    values = [float(schedule(step)) for step in (0, 5, 10, 55, 100)]
-    assert values == pytest.approx([0.0, 0.5, 1.0, 0.5, 0.0])
-
-
-def test_fused_batch_norm_trains_and_infers_as_keras_batch_norm():
-    """The cnn's batch norm takes TensorFlow's fused kernel in training (issue 12: 1.1-1.3x
-    faster steps here); outputs, gradients and moving statistics must stay Keras'."""
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    from mnist_core.models import FusedBatchNorm
-
-    rng = np.random.default_rng(0)
-    x = tf.constant(rng.normal(2.0, 3.0, (16, 7, 7, 8)).astype("float32"))
-    plain, fused = keras.layers.BatchNormalization(), FusedBatchNorm()
-    results = []
-    for layer in (plain, fused):
-        layer.build(x.shape)
-        layer.gamma.assign(np.linspace(0.5, 1.5, 8, dtype="float32"))
-        layer.beta.assign(np.linspace(-0.3, 0.3, 8, dtype="float32"))
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = layer(x, training=True)
-            loss = tf.reduce_sum(y * tf.sin(y))
-        grads = tape.gradient(loss, [x, layer.gamma.value, layer.beta.value])
-        results.append([y, *grads, layer.moving_mean, layer.moving_variance,
-                        layer(x, training=False)])
-    for a, b in zip(*results, strict=True):
-        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4, atol=1e-4)
-    # It saves and loads by name, so a trained cnn file reads back without extra code.
-    config = keras.layers.serialize(fused)
-    assert type(keras.layers.deserialize(config)) is FusedBatchNorm
+    model = build_model(default_config("cnn", epochs=10), steps_per_epoch=10)
+    schedule = model.optimizer.learning_rate if callable(model.optimizer.learning_rate) else \
+        model.optimizer._learning_rate
+    values = [float(schedule(step)) for step in (0, 5, 10, 60, 109)]
+    assert values[0] == 0.0 and values[1] == pytest.approx(1.5e-3) and values[2] == pytest.approx(3e-3)
+    assert values[2] > values[3] > values[4] > 0 and values[4] < 1e-4
 
 
 def test_shifted_views_average_nine_views_of_the_unsure_images_only(served_untrained_cnn,

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from mnist_core import MnistReportError, calibration
-from mnist_core.predict import (MIN_CONTRAST, Recognizer, find_best_model, prepare, preprocess,
-                                preprocess_steps, unsure_reason)
+from mnist_core.predict import Recognizer, find_best_model, unsure_reason
+from mnist_core.preprocess import MIN_CONTRAST, prepare, preprocess, preprocess_steps
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

@@ -34,10 +34,11 @@ WORKFLOW = REPO / ".github" / "workflows" / "publish.yml"
 #   cells:    quarto.org/docs/reference/cells/cells-jupyter.html
 #   params:   quarto.org/docs/computations/parameters.html (tags: [parameters])
 DOCUMENTED = {
-    "top": {"project", "website", "format", "execute", "jupyter"},
+    "top": {"project", "website", "format", "execute", "jupyter", "author", "license"},
     "project": {"type": {"default", "website", "book", "manuscript"}, "output-dir": str,
                 "render": list},
-    "website": {"title": str, "page-navigation": bool, "search": dict, "navbar": dict},
+    "website": {"title": str, "page-navigation": bool, "search": dict, "navbar": dict,
+                "repo-url": str},
     "website.search": {"location": {"navbar", "sidebar"}, "type": {"overlay", "textbox"}},
     "website.navbar": {"left": list, "right": list, "background": str, "search": bool},
     "html": {"toc": bool, "code-copy": {True, False, "hover"}, "code-fold": {True, False, "show"},
@@ -229,7 +230,7 @@ def test_every_cell_runs_in_a_kernel(page, quick_build, mnist_dir):
         assert f"{results['metrics']['test']['accuracy']:.2%}" in text
         assert "X_train original shape (60000, 28, 28)" in text
         assert "Quick smoke run" in text and quick_build["folder"].name in text
-        assert "def flatten_and_scale" in text and "def build_classic" in text
+        assert "def prepare" in text and "def build_classic" in text
 
 
 def test_train_from_scratch_parameter_trains(tmp_path, mnist_dir):

@@ -249,7 +249,8 @@ def _parity_images(mnist) -> list[tuple[str, np.ndarray]]:
 
 
 def test_browser_preprocessing_matches_python(browser, widget_build, mnist):
-    from mnist_core.predict import Recognizer, preprocess
+    from mnist_core.predict import Recognizer
+    from mnist_core.preprocess import preprocess
 
     recognizer = Recognizer(json.loads((widget_build / "web" / "model.source.json")
                                        .read_text())["model"])

@@ -153,22 +153,22 @@ def _fallback(out: Path, still: Path, reason: str) -> Widget:
 
 
 def _constants() -> dict:
-    """predict.py's preprocessing constants, for preprocess.js (those the module has)."""
-    from .. import predict
+    """preprocess.py's constants, for preprocess.js (those the module has)."""
+    from .. import preprocess
 
     names = ("NOISE", "WORK_SIDE", "GRID", "OPENING", "MIN_RANGE", "SPECK", "NEAR", "MARK",
              "MARGIN")
-    return {n: getattr(predict, n) for n in names if hasattr(predict, n)}
+    return {n: getattr(preprocess, n) for n in names if hasattr(preprocess, n)}
 
 
 def _unsure_rule(min_confidence: float | None) -> dict:
-    """The thresholds of mnist_core.predict's "unsure" rule, where that module has them."""
-    from .. import predict
+    """The thresholds of the "unsure" rule (predict.py's, and preprocess.py's MIN_CONTRAST)."""
+    from .. import predict, preprocess
 
     return {
         "minConfidence": (min_confidence if min_confidence is not None
                           else getattr(predict, "MIN_CONFIDENCE", None)),
-        "minContrast": getattr(predict, "MIN_CONTRAST", None),
+        "minContrast": getattr(preprocess, "MIN_CONTRAST", None),
         "maxAspect": getattr(predict, "MAX_ASPECT", None),
     }
 
@@ -230,19 +230,13 @@ def widget_for_results(out: str | os.PathLike, experiment: dict, folder: str | o
 
 
 def quarto_markdown(out: str | os.PathLike, model_path: str | os.PathLike) -> str:
-    """The widget for a Quarto page (an ``output: asis`` cell): the HTML format gets the
-    widget with everything embedded, as tutorial.html does; other formats (the PDF) the
-    still and a pointer to the web page. Image paths are relative to the page's folder, the
-    working directory while Quarto runs a page's cells."""
+    """The widget for a Quarto page (an ``output: asis`` cell), in the HTML format only, with
+    everything embedded, as tutorial.html has it; the page draws this build's answer for the
+    other formats (the PDF) itself, from the project's own files."""
     model_path = Path(model_path)
     try:
         experiment = json.loads((model_path.parent / "results.json").read_text())
     except (OSError, ValueError):
         experiment = {"experiment": model_path.parent.name.split("-")[0]}
     w = widget_for_results(out, experiment, model_path.parent)
-    still = os.path.relpath(Path(out) / w.still, Path.cwd())
-    return (
-        '::: {.content-visible when-format="html"}\n```{=html}\n' + w.html + "```\n:::\n\n"
-        '::: {.content-visible unless-format="html"}\n'
-        f"![The drawing widget of the web version (a screenshot): draw your own digit in the "
-        f"HTML version of this page.]({still})\n:::\n")
+    return '::: {.content-visible when-format="html"}\n```{=html}\n' + w.html + "```\n:::\n"

@@ -1,14 +1,14 @@
-// The preprocessing of mnist_core.predict.prepare, step for step, in the browser: find the
+// The preprocessing of mnist_core.preprocess.prepare, step for step, in the browser: find the
 // ink on the paper (polarity, the paper's surface, Otsu's threshold, the digit's connected
 // marks), then MNIST's own steps (20x20 box, centre of mass). The numbered steps are those
-// of predict.py's docstring. Arithmetic follows NumPy: float32 where the Python keeps
+// of preprocess.py's docstring. Arithmetic follows NumPy: float32 where the Python keeps
 // float32 (Math.fround), float64 where it widens; Pillow's LANCZOS resampling of a float
 // image; round-half-to-even where Python's round() and np.rint are used.
 // tests/test_widget.py compares the two on the same pictures.
 "use strict";
 
 var MnistPreprocess = (function () {
-  // predict.py's constants; the page passes the current values (configure), so a tuned
+  // preprocess.py's constants; the page passes the current values (configure), so a tuned
   // constant needs no change here.
   const C = { NOISE: 0.05, WORK_SIDE: 1024, GRID: 48, OPENING: 0.1, MIN_RANGE: 8,
               SPECK: 0.02, NEAR: 0.3, MARK: 0.25, MARGIN: 2 };
@@ -343,7 +343,7 @@ var MnistPreprocess = (function () {
   }
 
   // Gray levels (Float32Array, row-major) -> { image: 28x28 Uint8Array, contrast,
-  // otherMarks, aspect }, as mnist_core.predict.prepare.
+  // otherMarks, aspect }, as mnist_core.preprocess.prepare.
   function prepareGray(gray, width, height) {
     let lo = Infinity, hi = -Infinity;
     for (const v of gray) { if (v < lo) lo = v; if (v > hi) hi = v; }

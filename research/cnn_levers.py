@@ -1,13 +1,13 @@
 """Measure the levers for a cheaper cnn on the validation split (issue 12).
 
 Usage:
-  python benchmarks/cnn_levers.py speed [--variants a,b] [--steps 120] [--prefetch 2]
+  python research/cnn_levers.py speed [--variants a,b] [--steps 120] [--prefetch 2]
                                         [--precision float32|bfloat16]
-  python benchmarks/cnn_levers.py train [--variants a,b] [--seed 1] [--reference]
-  python benchmarks/cnn_levers.py bnstats --models results/experiments/cnn-*/model.keras,...
-  python benchmarks/cnn_levers.py tta --models results/experiments/cnn-*/model.keras,...
-  python benchmarks/cnn_levers.py shifts --models A/model.keras,... [--split val|test]
-  python benchmarks/cnn_levers.py teardown [--runs 6] [--epochs 2]
+  python research/cnn_levers.py train [--variants a,b] [--seed 1] [--reference]
+  python research/cnn_levers.py bnstats --models results/experiments/cnn-*/model.keras,...
+  python research/cnn_levers.py tta --models results/experiments/cnn-*/model.keras,...
+  python research/cnn_levers.py shifts --models A/model.keras,... [--split val|test]
+  python research/cnn_levers.py teardown [--runs 6] [--epochs 2]
   (any mode: --threads INTRA,INTER sets TensorFlow's thread pools; default: TensorFlow's own)
 
 `speed` times training steps of each variant right after the Keras example convnet in the

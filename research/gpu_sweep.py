@@ -1,7 +1,7 @@
 """Six seeds per variant of the cnn's recipe, on a GPU, in PyTorch: validation accuracy only.
 
 Usage (on a machine with a CUDA GPU and PyTorch; neither is a dependency of mnist-report):
-  python benchmarks/gpu_sweep.py --data ../shared/mnist [--out results/benchmarks/gpu_sweep.jsonl]
+  python research/gpu_sweep.py --data ../shared/mnist [--out results/benchmarks/gpu_sweep.jsonl]
                                  [--variants a,b] [--seeds 1,2,3,4,5,6] [--workers 12]
                                  [--budget-s 400]
 
