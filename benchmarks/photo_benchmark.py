@@ -8,7 +8,7 @@ Usage: python benchmarks/photo_benchmark.py [--model PATH | --out results] [--n 
    set before and after.
 2. The choice of "unsure", on VALIDATION digits and non-digits made with seed 1: how many of
    each each threshold flags. (The threshold itself is `predict.MIN_CONFIDENCE`.)
-3. Photo conditions: each made from --n MNIST TEST digits (benchmarks/photos.py, seed 2):
+3. Photo conditions: each made from --n MNIST TEST digits (mnist_core/photos.py, seed 2):
    accuracy and unsure rate; non-digits made with seed 2: unsure rate.
 4. Round trip (the 10,000 test images as PNG files through preprocess) and throughput.
 """
@@ -31,8 +31,7 @@ REPO = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO.parent))
 sys.path.insert(0, str(REPO))
 
-import photos  # noqa: E402
-from mnist_core import calibration, predict, preprocess  # noqa: E402
+from mnist_core import calibration, photos, predict, preprocess  # noqa: E402
 from mnist_core.data import load_mnist  # noqa: E402
 from mnist_core.provenance import cpu_model  # noqa: E402
 

@@ -126,9 +126,9 @@ MODELS: dict[str, ModelInfo] = {
         name="cnn",
         title="Convolutional network with batch norm and augmentation",
         summary="Convolutions that see strokes wherever they are, batch normalisation, "
-                "random shifts, rotations and scalings of the training images, label smoothing, "
-                "AdamW and a one-cycle learning rate; where it is unsure, it answers with the mean "
-                "over the image and its eight one-pixel shifts.",
+                "training images randomly moved, lit and noised, label smoothing, AdamW and a "
+                "cosine learning rate; where it is unsure, it answers with the mean over the "
+                "image and its eight one-pixel shifts.",
         input_kind="image",
         epochs=15,
         batch_size=128,

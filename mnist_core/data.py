@@ -215,8 +215,8 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, verify: bool = True
 
 
 def load_data():
-    """MNIST as ``(x_train, y_train), (x_test, y_test)``, uint8 arrays: from the four IDX
-    files in $MNIST_DATA_DIR when it is set, else through Keras (downloaded once, then cached)."""
+    """MNIST as ``(x_train, y_train), (x_test, y_test)``, uint8 arrays: from the four
+    IDX files in $MNIST_DATA_DIR when it is set, else through Keras (downloaded once)."""
     folder = os.environ.get("MNIST_DATA_DIR")
     if not folder:
         import keras

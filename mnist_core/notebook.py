@@ -14,7 +14,7 @@ from . import markup
 
 # The cell that sets QUICK and EPOCHS: tagged so that papermill and Colab forms can set them.
 PARAMETERS = re.compile(r"^QUICK = ", re.MULTILINE)
-_HEADING_ID = re.compile(r"\s*\{id=[^}]*\}\s*$", re.MULTILINE)
+_HEADING_ID = re.compile(r"[ \t]*\{id=[^}]*\}[ \t]*$", re.MULTILINE)
 KERNEL = {"display_name": "Python 3", "language": "python", "name": "python3"}
 
 
@@ -35,24 +35,27 @@ def cells(text: str) -> list[tuple[str, str]]:
     prose: list[str] = []
 
     def flush() -> None:
-        block = _HEADING_ID.sub("", "\n".join(prose)).strip()
+        block = re.sub(r"\n{3,}", "\n\n", _HEADING_ID.sub("", "\n".join(prose))).strip()
         if block:
             found.append(("markdown", block))
         prose.clear()
 
     done = 0
+    # Fences become code cells (python) or nothing (printed output); figures and callouts
+    # (notes on this build's results) are left out.
     for token in markup.parse(text):
-        if token.level != 0 or token.map is None:
+        if token.level != 0 or token.map is None or token.type not in (
+                "fence", "container_figure_open", "container_callout_open"):
             continue
         start, end = token.map
-        if token.type == "fence" or token.type == "container_figure_open":
-            prose.extend(lines[done:start])
-            if token.type == "fence" and token.info.strip() == "python":
-                flush()
-                found.append(("code", token.content))
-            done = end
-        elif token.type == "container_callout_open":
-            done = max(done, end)  # notes about this build's results, not about the code
+        prose.extend(lines[done:start])
+        if token.type == "fence" and token.info.strip() == "python":
+            flush()
+            found.append(("code", token.content))
+        done = end
+        # A container's map stops before its closing ":::".
+        if token.type != "fence" and done < len(lines) and lines[done].startswith(":::"):
+            done += 1
     prose.extend(lines[done:])
     flush()
     return found

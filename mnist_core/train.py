@@ -23,16 +23,16 @@ from .models import build_model
 
 
 def prepare(images: np.ndarray, labels: np.ndarray, flat: bool):
-    """Images as floats in [0, 1], in rows of 784 (``flat``) or as 28x28x1 pictures, and
-    each label as ten numbers, a 1 at the digit's place (what cross-entropy compares with)."""
+    """Images as floats in [0, 1], in rows of 784 (``flat``) or as 28x28x1 pictures,
+    and each label as ten numbers, a 1 at the digit's place (what the loss compares)."""
     shape = (-1, 784) if flat else (-1, 28, 28, 1)
     x = images.reshape(shape).astype("float32") / 255
     y = keras.utils.to_categorical(labels, 10)
     return x, y
 
 
-def fit(model: keras.Model, x, y, validation_data, epochs: int, batch_size: int | None = 128,
-        callbacks=(), **options) -> keras.callbacks.History:
+def fit(model: keras.Model, x, y, validation_data, epochs: int,
+        batch_size: int | None = 128, callbacks=(), **options) -> keras.callbacks.History:
     """Train ``model``; ``history.history`` keeps each epoch's loss and accuracy."""
     return model.fit(x, y, batch_size=batch_size, epochs=epochs,
                      validation_data=validation_data, callbacks=list(callbacks), **options)

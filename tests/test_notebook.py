@@ -77,3 +77,11 @@ def test_the_notebook_runs_in_a_fresh_kernel_without_mnist_core(four_models, mni
     for name in MODELS:
         if name != "classic":
             assert f"{name}: test accuracy" in printed, name
+
+
+def test_cells_keep_prose_and_python_and_drop_outputs_figures_and_notes():
+    text = ("# Title {id=top}\n\n::: {.callout-warning}\nA note on stale results.\n:::\n\n"
+            "Some prose.\n\n::: figure a.svg fig-a\nA caption.\n:::\n\n```python\nx = 1\n```\n\n"
+            "```output\n1\n```\n\n## Next {id=next}\n\nMore prose.\n")
+    assert notebook.cells(text) == [("markdown", "# Title\n\nSome prose."), ("code", "x = 1\n"),
+                                    ("markdown", "## Next\n\nMore prose.")]

@@ -12,14 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_core import MnistReportError, calibration
+from mnist_core import MnistReportError, calibration, photos
 from mnist_core.predict import Recognizer, find_best_model, unsure_reason
 from mnist_core.preprocess import MIN_CONTRAST, prepare, preprocess, preprocess_steps
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
-sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-import photos  # noqa: E402  (the benchmark's photo-like renderings of MNIST digits)
 
 # Photo-like pictures drawn by tests/data/make_digits.py: (file, digit or None for "not one digit")
 PHOTOS = {

@@ -42,6 +42,7 @@ DOCUMENTED = {
     "website.search": {"location": {"navbar", "sidebar"}, "type": {"overlay", "textbox"}},
     "website.navbar": {"left": list, "right": list, "background": str, "search": bool},
     "html": {"toc": bool, "code-copy": {True, False, "hover"}, "code-fold": {True, False, "show"},
+             "grid": dict,
              "fig-format": {"retina", "png", "jpeg", "svg"}},
     "typst": {"toc": bool, "papersize": str, "section-numbering": str,
               "fig-format": {"png", "jpeg", "svg"}},  # typst cannot embed pdf figures

@@ -1,7 +1,7 @@
 """Photo-like pictures made from MNIST digits, and pictures that are not one digit.
 
-Used by ``photo_benchmark.py`` (hundreds per condition) and by ``tests/test_predict.py`` (a
-few per condition). Each MNIST digit (light on dark, 28x28) is used as the ink's coverage:
+Used by ``benchmarks/photo_benchmark.py`` (hundreds per condition) and by
+``tests/test_predict.py`` (a few per condition). Each MNIST digit (light on dark, 28x28) is used as the ink's coverage:
 it is enlarged, laid as ink on paper, then lit, blurred, noised and JPEG-compressed the way a
 phone photo of a page is. Everything is drawn from a ``numpy.random.Generator``, so a seed
 gives the same pictures every time.
