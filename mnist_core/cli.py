@@ -113,8 +113,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
                    help="results folder to take the best model from (default: results)")
     e.add_argument("--format", default="onnx", choices=["onnx"], help="file format (default: onnx)")
-    # --out names the file written here (the issue's interface); the results folder that
-    # other commands call --out is --results.
+    # --out names the file written here, as other tools' export commands do; the results folder
+    # that other commands call --out is --results here.
     e.add_argument("--out", type=Path, required=True, metavar="FILE",
                    help="file to write, e.g. model.onnx")
     return ap

@@ -126,16 +126,9 @@ class Svg:
         return f"<SVG figure, {len(self.data):,} bytes>"
 
 
-def source(module: str, name: str, fold: bool = False) -> Markdown:
-    """The real code of a function in mnist_core, read from its file (no TensorFlow import).
-
-    ``fold`` puts long code in a collapsed callout: folded on the web, printed in the PDF.
-    """
-    block = f"```python\n{function_source(module, name)}\n```"
-    if fold:
-        block = (f'::: {{.callout-note collapse="true"}}\n## The code of `{name}` '
-                 f"(mnist_core/{module})\n\n{block}\n:::")
-    return Markdown(block)
+def source(module: str, name: str) -> Markdown:
+    """The real code of a function in mnist_core, read from its file (no TensorFlow import)."""
+    return Markdown(f"```python\n{function_source(module, name)}\n```")
 
 
 def table(header: list[str], rows: list[list], align: str = "") -> Markdown:

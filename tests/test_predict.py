@@ -181,7 +181,7 @@ def test_safe_mode_refuses_code_in_a_model(tmp_path):
 
 
 
-# --- Real photos (issue 11) ------------------------------------------------------------------
+# --- Real photos ---------------------------------------------------------------------------------
 
 def _similarity(a: np.ndarray, b: np.ndarray) -> float:
     """Correlation of two images, each blurred a little (a one-pixel shift is no difference)."""
