@@ -154,9 +154,13 @@ def built(config: ExperimentConfig, steps_per_epoch: int,
           precision: str = "float32") -> keras.Model:
     """The model of ``config``, its layers computing in ``precision`` (weights stay float32)."""
     with computing_in(precision):
-        model = build_model(config, steps_per_epoch)
+        return _float32_output(build_model(config, steps_per_epoch), precision)
+
+
+def _float32_output(model: keras.Model, precision: str) -> keras.Model:
+    """``model`` with its last layer in float32 where the rest computes in bfloat16: the
+    probabilities need more than bfloat16's 8 bits of mantissa for the loss."""
     if precision != "float32":
-        # The probabilities in float32: bfloat16 keeps 8 bits of mantissa, too few for the loss.
         model.layers[-1].dtype_policy = keras.DTypePolicy("float32")
     return model
 
@@ -200,9 +204,8 @@ def for_training(model: keras.Model, precision: str) -> tuple[keras.Model, keras
         return kind.from_config(layer.get_config())
 
     with computing_in(precision):
-        fast = keras.models.clone_model(network, clone_function=clone)
-    if precision != "float32":
-        fast.layers[-1].dtype_policy = keras.DTypePolicy("float32")
+        fast = _float32_output(keras.models.clone_model(network, clone_function=clone),
+                               precision)
     fast.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"])
     return fast, augment
 
